@@ -1,0 +1,73 @@
+"""The stages chained: ``generate(expression, name=..., out=...)``. The CLI and tests call this.
+
+parse -> analyze -> reference -> plan -> render -> format -> write. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .analyze import analyze
+from .errors import InvalidNameError
+from .format import format_source
+from .parse import parse
+from .plan import LayerPlan, build_plan, check_name, default_name, internal_names
+from .reference import references
+from .render import MODULE_TEMPLATE, TEST_TEMPLATE, render
+from .write import FileChange, apply, plan_writes
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``generate`` did: the plan, and one ``FileChange`` per file (module, then test)."""
+
+    plan: LayerPlan
+    changes: tuple[FileChange, ...]
+    dry_run: bool
+
+    @property
+    def test_path(self) -> Path:
+        """Path of the generated pytest file."""
+        return self.changes[1].path
+
+
+def render_layer(expression: str, *, name: str | None = None) -> tuple[LayerPlan, dict[str, str]]:
+    """Generate the module and its test as ``{filename: source}`` without touching the disk."""
+    parsed = parse(expression)
+    name = name if name is not None else default_name(parsed.text)
+    check_name(name)
+    symbols = {s.name for s in parsed.symbols}
+    if name in symbols:
+        raise InvalidNameError(
+            f"--name {name!r} is also a variable of the expression",
+            hint="choose a name that describes the function, e.g. --name my_activation",
+        )
+    names = internal_names(name, symbols)
+    analysis = analyze(parsed, reserved_names=frozenset({name, *names.values()}))
+    plan = build_plan(analysis, references(analysis), name=name, names=names)
+    files = {
+        plan.module_file: format_source(render(MODULE_TEMPLATE, plan), plan.module_file),
+        plan.test_file: format_source(render(TEST_TEMPLATE, plan), plan.test_file),
+    }
+    return plan, files
+
+
+def generate(
+    expression: str,
+    *,
+    name: str | None = None,
+    out: str | Path = ".",
+    force: bool = False,
+    dry_run: bool = False,
+) -> Generated:
+    """Write ``OUT/NAME.py`` and ``OUT/test_NAME.py`` for ``expression``; return what was done.
+
+    Raises a ``scaffold.errors.ScaffoldError`` subclass for any bad input; on a conflict with an
+    existing, different file (and no ``force``) nothing is written. ``dry_run`` writes nothing.
+    """
+    plan, files = render_layer(expression, name=name)
+    changes = plan_writes(Path(out), files, force=force)
+    if not dry_run:
+        apply(changes)
+    return Generated(plan=plan, changes=tuple(changes), dry_run=dry_run)

@@ -1,0 +1,237 @@
+"""The ``scaffold`` command line: options, printing and exit codes only.
+
+Library code raises ``scaffold.errors`` types; ``_handle_errors`` prints their message and hint and
+exits with their code. Exit codes: 0 success, 1 generated tests failed (or a catalog check found a
+difference), 2 bad input or usage, 3 a needed package is missing, 4 a bug in scaffold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .errors import ScaffoldError, ValidationFailed
+
+app = typer.Typer(
+    name="scaffold",
+    help="Generate a TensorFlow custom-gradient op, a Keras 3 layer and their tests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ExpressionArg = Annotated[
+    str,
+    typer.Argument(
+        help="Forward formula in Python syntax, e.g. 'sin(x)' or '0.5*x*(1+erf(x/sqrt(2)))'.",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Devices for the generated tests: all (CPU and each GPU; a missing GPU is reported),"
+        " cpu, or gpu (fails when no GPU is visible).",
+    ),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=1, help="Seconds before the test run is killed.")
+]
+
+
+@contextlib.contextmanager
+def _handle_errors() -> Iterator[None]:
+    try:
+        yield
+    except ScaffoldError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        if err.hint:
+            typer.echo(f"hint: {err.hint}", err=True)
+        raise typer.Exit(err.exit_code) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scaffold {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Generate a TensorFlow custom-gradient op, a Keras 3 layer and their tests from a formula.
+
+    Exit codes: 0 success; 1 generated tests failed; 2 bad input or usage; 3 a needed package
+    (TensorFlow, pytest) is missing; 4 a bug in scaffold.
+    """
+
+
+@app.command("new-layer")
+def new_layer(
+    expression: ExpressionArg,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Module and function name (lower_snake_case); the layer class is its CamelCase."
+            " Default: derived from the expression ('sin(x)' -> sin_x).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for NAME.py and test_NAME.py (created if missing)."),
+    ] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing files whose content differs.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what would be written, and diffs; write nothing."),
+    ] = False,
+    validate: Annotated[
+        bool,
+        typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
+    ] = False,
+    device: DeviceOpt = "all",
+    timeout: TimeoutOpt = 900.0,
+) -> None:
+    """Write NAME.py (tf.custom_gradient op + Keras layer) and test_NAME.py for EXPRESSION.
+
+    Example: scaffold new-layer "sin(x)" --name sine --out layers --validate
+    """
+    from .api import generate
+
+    with _handle_errors():
+        result = generate(expression, name=name, out=out, force=force, dry_run=dry_run)
+        plan = result.plan
+        typer.echo(f"f({plan.input})  = {plan.forward_text}")
+        typer.echo(f"f'({plan.input}) = {plan.derivative_text}")
+        verb = "would " if dry_run else ""
+        for change in result.changes:
+            typer.echo(f"{verb}{change.status:<9} {change.path}")
+            if dry_run and change.diff:
+                typer.echo(change.diff, nl=False)
+        if dry_run and any(c.status == "conflict" for c in result.changes):
+            typer.echo("hint: without --dry-run this refuses to write; add --force to overwrite")
+        if validate and not dry_run:
+            _run_validation([result.test_path], device=device, timeout=timeout)
+        elif validate:
+            typer.echo("dry run: --validate skipped, nothing was written")
+
+
+@app.command("validate")
+def validate_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Generated test files, or folders searched for them.", show_default=False
+        ),
+    ],
+    device: DeviceOpt = "all",
+    timeout: TimeoutOpt = 900.0,
+    logical_cpus: Annotated[
+        int,
+        typer.Option(
+            "--logical-cpus",
+            min=1,
+            help="Split the CPU into this many logical devices, so the per-device path runs"
+            " without a GPU.",
+        ),
+    ] = 2,
+) -> None:
+    """Run generated tests in a fresh Python process; exit 1 if any fails, crashes or times out."""
+    with _handle_errors():
+        _run_validation(paths, device=device, timeout=timeout, logical_cpus=logical_cpus)
+
+
+def _run_validation(
+    paths: list[Path], *, device: str, timeout: float, logical_cpus: int = 2
+) -> None:
+    from .validate import validate
+
+    typer.echo(f"validating on {device} devices (timeout {timeout:g} s) ...")
+    report = validate(
+        paths,
+        device=device,
+        timeout=timeout,
+        logical_cpus=logical_cpus,
+        on_output=_progress,
+    )
+    typer.echo(f"\n{'device':<8} {'passed':>6} {'failed':>6} {'skipped':>7}")
+    for name, counts in report.by_device().items():
+        failed = counts.get("failed", 0) + counts.get("error", 0)
+        typer.echo(
+            f"{name:<8} {counts.get('passed', 0):>6} {failed:>6} {counts.get('skipped', 0):>7}"
+        )
+    for reason in report.skipped_reasons():
+        typer.secho(f"skipped: {reason}", fg=typer.colors.YELLOW)
+    for case in report.cases:
+        if case.outcome in ("failed", "error"):
+            first_line = case.message.splitlines()[0] if case.message else ""
+            typer.secho(f"FAILED {case.file}::{case.name}: {first_line}", fg=typer.colors.RED)
+    if report.timed_out:
+        raise ValidationFailed(f"the tests did not finish within {timeout:g} s and were killed")
+    if report.crashed:
+        raise ValidationFailed(
+            f"the test process crashed (exit status {report.returncode}); last output:\n"
+            + report.output_tail
+        )
+    if not report.ok:
+        raise ValidationFailed(
+            f"validation failed (pytest exit status {report.returncode}); last output:\n"
+            + report.output_tail
+            if not report.cases
+            else "validation failed: see the failures above"
+        )
+    typer.secho(
+        f"validated {len(report.files)} file(s) in {report.seconds:.1f} s", fg=typer.colors.GREEN
+    )
+
+
+def _progress(line: str) -> None:
+    # pytest's progress lines ("test_sine.py ....s [100%]"); the summary is ours.
+    if line.startswith(("test_", "/")) or "%]" in line:
+        typer.echo(line)
+
+
+@app.command("examples")
+def examples(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if any catalog file differs."),
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", help="The catalog folder.")] = Path(
+        "generated_examples"
+    ),
+) -> None:
+    """Regenerate the example catalog (generated_examples/) from scaffold's example list."""
+    from .examples import differences, write_examples
+
+    with _handle_errors():
+        if check:
+            problems = differences(out)
+            for problem in problems:
+                typer.secho(problem, fg=typer.colors.RED)
+            if problems:
+                typer.echo("hint: regenerate with: scaffold examples", err=True)
+                raise typer.Exit(1)
+            typer.echo(f"{out}: every example is up to date")
+            return
+        for change in write_examples(out):
+            typer.echo(f"{change.status:<9} {change.path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

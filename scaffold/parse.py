@@ -1,0 +1,315 @@
+"""Stage 1: expression text -> SymPy expression, without ever executing the text.
+
+``parse(text)`` runs Python's own parser (``ast.parse`` in eval mode), then walks the tree with an
+allowlist: numbers, names, + - * / **, unary minus, and calls of the functions in ``FUNCTIONS``.
+Every SymPy object is built here directly; ``sympify``/``parse_expr`` are never called on user text
+because they ``eval`` it. Sizes are bounded (length, nodes, depth, literal and power sizes) so that
+no input makes SymPy compute for long. Errors point at the offending column.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import keyword
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy
+
+from .errors import ExpressionError
+
+MAX_LENGTH = 1000
+MAX_NODES = 400
+MAX_DEPTH = 40
+MAX_INTEGER = 10**12
+MAX_POWER_BITS = 4096  # |exponent| * log2|base| for a power of two numbers
+MAX_NUMERIC_BASE = 10**6  # numeric base of a non-integer power (avoids big factorisations)
+MAX_GAMMA_ARGUMENT = 1000  # loggamma(10**6) would compute a factorial
+
+#: Functions a user may type: name -> (SymPy constructor, number of arguments).
+FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
+    "sin": (sympy.sin, (1,)),
+    "cos": (sympy.cos, (1,)),
+    "tan": (sympy.tan, (1,)),
+    "cot": (sympy.cot, (1,)),
+    "sec": (sympy.sec, (1,)),
+    "csc": (sympy.csc, (1,)),
+    "asin": (sympy.asin, (1,)),
+    "acos": (sympy.acos, (1,)),
+    "atan": (sympy.atan, (1,)),
+    "sinh": (sympy.sinh, (1,)),
+    "cosh": (sympy.cosh, (1,)),
+    "tanh": (sympy.tanh, (1,)),
+    "asinh": (sympy.asinh, (1,)),
+    "acosh": (sympy.acosh, (1,)),
+    "atanh": (sympy.atanh, (1,)),
+    "exp": (sympy.exp, (1,)),
+    "log": (sympy.log, (1, 2)),
+    "ln": (sympy.log, (1,)),
+    "sqrt": (sympy.sqrt, (1,)),
+    "erf": (sympy.erf, (1,)),
+    "erfc": (sympy.erfc, (1,)),
+    "loggamma": (sympy.loggamma, (1,)),
+    "lgamma": (sympy.loggamma, (1,)),
+    "digamma": (sympy.digamma, (1,)),
+}
+_GAMMA_FAMILY = {"loggamma", "lgamma", "digamma"}
+
+CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "E": sympy.E}
+_REFUSED_CONSTANTS = {
+    "I": "complex numbers are not supported",
+    "oo": "infinity is not supported",
+    "inf": "infinity is not supported",
+    "nan": "NaN is not supported",
+    "zoo": "complex infinity is not supported",
+}
+_ALLOWED_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-*/().,^%<>=!&|~@ \t"
+)
+#: Names the generated module itself needs; a symbol may not take them.
+RESERVED_NAMES = frozenset({"tf", "keras", "math", "np", "numpy", "pytest"})
+
+
+@dataclass(frozen=True)
+class ParsedExpression:
+    """The user's text, the SymPy expression built from it and its symbols (sorted by name)."""
+
+    text: str
+    expr: sympy.Expr
+    symbols: tuple[sympy.Symbol, ...]
+
+
+def parse(text: str) -> ParsedExpression:
+    """Parse ``text`` into a real-valued SymPy expression, or raise ``ExpressionError``."""
+    _check_characters(text)
+    text = text.strip()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as err:
+        column = (err.offset or 1) - 1 if err.lineno in (None, 1) else len(text)
+        raise ExpressionError(
+            f"invalid syntax: {err.msg}",
+            text=text,
+            column=column,
+            hint="write the expression in Python syntax, e.g. 'x**2 * sin(x)'",
+        ) from None
+    _check_size(tree, text)
+    expr = _Builder(text).build(tree.body)
+    if not isinstance(expr, sympy.Expr) or expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise ExpressionError("the expression is not a finite real number", text=text)
+    symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+    return ParsedExpression(text=text, expr=expr, symbols=symbols)
+
+
+def _check_characters(text: str) -> None:
+    if not text.strip():
+        raise ExpressionError(
+            "the expression is empty", text=text, hint="for example: scaffold new-layer 'sin(x)'"
+        )
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}",
+            text=text,
+            column=MAX_LENGTH,
+        )
+    for column, char in enumerate(text):
+        # Quotes, '#', '\\' and non-ASCII never belong in an expression; refusing them here also
+        # keeps the text safe to quote in generated docstrings.
+        if char not in _ALLOWED_CHARACTERS:
+            raise ExpressionError(
+                f"character {char!r} is not allowed",
+                text=text,
+                column=column,
+                hint="use letters, digits, spaces and + - * / ** ( ) , .",
+            )
+
+
+def _check_size(tree: ast.AST, text: str) -> None:
+    """Bound node count and nesting depth before anything recursive touches the tree."""
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExpressionError(
+                f"the expression has more than {MAX_NODES} parts", text=text, column=0
+            )
+        if depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"the expression is nested more than {MAX_DEPTH} levels deep",
+                text=text,
+                column=getattr(node, "col_offset", 0),
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+class _Builder:
+    """Turns an allowlisted ``ast`` tree into SymPy objects; anything else is an error."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.symbols: dict[str, sympy.Symbol] = {}
+
+    def error(self, node: ast.AST, message: str, hint: str = "") -> ExpressionError:
+        column = getattr(node, "col_offset", 0)
+        end = getattr(node, "end_col_offset", None) or column + 1
+        return ExpressionError(
+            message, text=self.text, column=column, width=end - column, hint=hint
+        )
+
+    def build(self, node: ast.AST) -> sympy.Expr:
+        method = getattr(self, f"_build_{type(node).__name__}", None)
+        if method is None:
+            raise self.error(node, f"{_describe(node)} is not allowed in an expression")
+        return method(node)
+
+    def _build_Constant(self, node: ast.Constant) -> sympy.Expr:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(node, f"{_describe(node)} is not allowed in an expression")
+        if isinstance(value, int):
+            if abs(value) > MAX_INTEGER:
+                raise self.error(node, f"integer literal larger than {MAX_INTEGER:.0e}")
+            return sympy.Integer(value)
+        if not math.isfinite(value) or abs(value) > MAX_INTEGER:
+            raise self.error(node, f"number literal outside ±{MAX_INTEGER:.0e}")
+        # Exact decimal: '0.1' becomes 1/10, so reference values are exact in the user's terms.
+        fraction = Fraction(repr(value))
+        return sympy.Rational(fraction.numerator, fraction.denominator)
+
+    def _build_Name(self, node: ast.Name) -> sympy.Expr:
+        name = node.id
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name in _REFUSED_CONSTANTS:
+            raise self.error(node, f"'{name}': {_REFUSED_CONSTANTS[name]}")
+        if name in FUNCTIONS:
+            raise self.error(node, f"'{name}' is a function; call it, e.g. {name}(x)")
+        if name.startswith("_"):
+            raise self.error(node, f"symbol '{name}': names starting with '_' are reserved")
+        if name in RESERVED_NAMES or keyword.iskeyword(name) or hasattr(builtins, name):
+            raise self.error(
+                node,
+                f"symbol '{name}' would clash with a Python or TensorFlow name in generated code",
+                hint="rename the symbol, e.g. 'x' or 'u'",
+            )
+        return self.symbols.setdefault(name, sympy.Symbol(name, real=True))
+
+    def _build_UnaryOp(self, node: ast.UnaryOp) -> sympy.Expr:
+        operand = self.build(node.operand)
+        if isinstance(node.op, ast.USub):
+            return -operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        raise self.error(node, f"operator {_describe(node.op)} is not allowed")
+
+    def _build_BinOp(self, node: ast.BinOp) -> sympy.Expr:
+        if isinstance(node.op, ast.BitXor):
+            raise self.error(node, "'^' is not a power here", hint="use ** for powers: x**2")
+        left, right = self.build(node.left), self.build(node.right)
+        op = node.op
+        if isinstance(op, ast.Add):
+            return left + right
+        if isinstance(op, ast.Sub):
+            return left - right
+        if isinstance(op, ast.Mult):
+            return left * right
+        if isinstance(op, ast.Div):
+            if right == 0:
+                raise self.error(node, "division by zero")
+            return left / right
+        if isinstance(op, ast.Pow):
+            return self._power(node, left, right)
+        raise self.error(node, f"operator {_describe(op)} is not allowed", hint="use + - * / **")
+
+    def _power(self, node: ast.BinOp, base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
+        if exponent.is_number:
+            if not exponent.is_Rational:
+                if base.is_number:
+                    raise self.error(
+                        node, "a number raised to an irrational power is not supported"
+                    )
+            elif abs(exponent) > 1000:
+                raise self.error(node, "exponent larger than 1000", hint="rewrite with exp/log")
+        if base.is_number and exponent.is_number:
+            if base == 0 and exponent.is_negative:
+                raise self.error(node, "division by zero (0 to a negative power)")
+            if base.is_Rational and exponent.is_Rational:
+                size = max(abs(base.p), abs(base.q))
+                if exponent.is_Integer:
+                    if abs(int(exponent)) * math.log2(max(size, 2)) > MAX_POWER_BITS:
+                        raise self.error(node, "this power of numbers is too large")
+                elif size > MAX_NUMERIC_BASE:
+                    raise self.error(node, "number too large for a fractional power")
+        return sympy.Pow(base, exponent)
+
+    def _build_Call(self, node: ast.Call) -> sympy.Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.error(node.func, "only plain function names may be called, e.g. sin(x)")
+        name = node.func.id
+        if name not in FUNCTIONS:
+            raise self.error(node.func, f"unknown function '{name}'", hint=_suggest(name))
+        if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise self.error(node, f"{name}() takes positional arguments only")
+        constructor, arities = FUNCTIONS[name]
+        if len(node.args) not in arities:
+            wanted = " or ".join(str(n) for n in arities)
+            raise self.error(node, f"{name}() takes {wanted} argument(s), got {len(node.args)}")
+        args = [self.build(arg) for arg in node.args]
+        if name in _GAMMA_FAMILY and args[0].is_number and abs(args[0]) > MAX_GAMMA_ARGUMENT:
+            raise self.error(
+                node, f"constant argument of {name}() larger than {MAX_GAMMA_ARGUMENT}"
+            )
+        if name in _GAMMA_FAMILY and args[0].is_Integer and args[0] <= 0:
+            raise self.error(node, f"{name}() has a pole at {args[0]}")
+        return constructor(*args)
+
+
+def _describe(node: ast.AST) -> str:
+    names = {
+        ast.Attribute: "attribute access",
+        ast.Subscript: "indexing",
+        ast.Lambda: "a lambda",
+        ast.NamedExpr: "':=' assignment",
+        ast.ListComp: "a comprehension",
+        ast.GeneratorExp: "a comprehension",
+        ast.SetComp: "a comprehension",
+        ast.DictComp: "a comprehension",
+        ast.Compare: "a comparison",
+        ast.BoolOp: "'and'/'or'",
+        ast.IfExp: "'if ... else'",
+        ast.Starred: "'*' unpacking",
+        ast.Tuple: "a tuple",
+        ast.List: "a list",
+        ast.Dict: "a dict",
+        ast.Set: "a set",
+        ast.JoinedStr: "an f-string",
+        ast.Await: "await",
+        ast.Mod: "'%'",
+        ast.FloorDiv: "'//'",
+        ast.MatMult: "'@'",
+        ast.BitAnd: "'&'",
+        ast.BitOr: "'|'",
+        ast.LShift: "'<<'",
+        ast.RShift: "'>>'",
+        ast.Invert: "'~'",
+        ast.Not: "'not'",
+    }
+    if isinstance(node, ast.Constant):
+        kind = type(node.value).__name__
+        return {"str": "a string", "bytes": "bytes", "complex": "a complex number"}.get(
+            kind, f"the constant {node.value!r}"
+        )
+    return names.get(type(node), type(node).__name__)
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "supported functions: " + ", ".join(sorted(FUNCTIONS))

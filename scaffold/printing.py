@@ -1,0 +1,198 @@
+"""SymPy expression -> TensorFlow source text.
+
+One printer class, one table (``TF_FUNCTIONS``): adding a function to scaffold means one line here
+(and one in ``parse.FUNCTIONS`` if users may type it). SymPy's own TensorFlow printer is not used:
+it imports TensorFlow, prints ``tf.math.sqrt(2)`` (an int32 tensor that breaks float math) and
+cannot print digamma, erfc and friends.
+
+Dtype rule: a constant is never a tensor. Numbers print as Python numbers (``2``, ``x/3``,
+``math.sqrt(2)``), which TensorFlow converts to the dtype of the tensor they meet, so float16 in
+gives float16 out. Expressions free of inputs are the caller's job (see ``plan``): they need a
+shape.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+import sympy
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.pycode import PythonCodePrinter
+from sympy.printing.str import StrPrinter
+
+from .errors import UnsupportedError
+
+#: SymPy function -> TensorFlow function taking one tensor.
+TF_FUNCTIONS: dict[type, str] = {
+    sympy.sin: "tf.math.sin",
+    sympy.cos: "tf.math.cos",
+    sympy.tan: "tf.math.tan",
+    sympy.asin: "tf.math.asin",
+    sympy.acos: "tf.math.acos",
+    sympy.atan: "tf.math.atan",
+    sympy.sinh: "tf.math.sinh",
+    sympy.cosh: "tf.math.cosh",
+    sympy.tanh: "tf.math.tanh",
+    sympy.asinh: "tf.math.asinh",
+    sympy.acosh: "tf.math.acosh",
+    sympy.atanh: "tf.math.atanh",
+    sympy.exp: "tf.math.exp",
+    sympy.log: "tf.math.log",
+    sympy.erf: "tf.math.erf",
+    sympy.erfc: "tf.math.erfc",
+    sympy.loggamma: "tf.math.lgamma",
+    sympy.Abs: "tf.math.abs",
+    sympy.sign: "tf.math.sign",
+}
+
+#: No float16/bfloat16 kernel in TensorFlow (2.21, CPU): computed in float32 and cast back.
+NEEDS_FLOAT32 = frozenset({sympy.loggamma})
+
+#: Functions printed by first rewriting them into table entries (exact identities).
+REWRITES = {
+    sympy.sec: lambda arg: 1 / sympy.cos(arg),
+    sympy.csc: lambda arg: 1 / sympy.sin(arg),
+    sympy.cot: lambda arg: 1 / sympy.tan(arg),
+}
+
+_MAX_EXACT_INTEGER = 2**53
+_number_printer = PythonCodePrinter({"fully_qualified_modules": True})
+
+
+def supported_functions() -> list[str]:
+    """Names of the SymPy functions the printer can translate, for error messages."""
+    names = {f.__name__ for f in TF_FUNCTIONS} | {f.__name__ for f in REWRITES}
+    return sorted(names | {"polygamma", "sqrt", "Pow"})
+
+
+def to_printable(expr: sympy.Expr) -> sympy.Expr:
+    """Replace functions without a TensorFlow counterpart by equal expressions that have one."""
+    for func, rewrite in REWRITES.items():
+        expr = expr.replace(func, rewrite)
+    return expr
+
+
+class TensorFlowPrinter(StrPrinter):
+    """Prints SymPy expressions as TensorFlow code; records the helpers the code needs."""
+
+    def __init__(self, *, float64_only: bool = False) -> None:
+        super().__init__({"order": "none"})
+        # float64_only: code for float64 tests, which needs no float16/bfloat16 workarounds.
+        self.float64_only = float64_only
+        self.uses_math = False
+        self.helpers: set[str] = set()
+
+    def doprint(self, expr: sympy.Expr) -> str:
+        """Return TensorFlow code for ``expr``."""
+        return super().doprint(to_printable(expr))
+
+    def _print(self, expr, **kwargs) -> str:
+        if isinstance(expr, sympy.Expr) and expr.is_number and not expr.is_Rational:
+            return self._print_constant(expr)
+        return super()._print(expr, **kwargs)
+
+    # Numbers -------------------------------------------------------------------------------
+    def _print_constant(self, expr: sympy.Expr) -> str:
+        """A number that is not rational: Python's math module, or a float literal."""
+        if not expr.is_real:
+            raise UnsupportedError(f"the constant {expr} is not a real number")
+        code = _number_printer.doprint(expr)
+        try:
+            tree = ast.parse(code, mode="eval").body
+        except SyntaxError:
+            tree = None
+        if tree is None or not _only_math_names(tree):
+            return self._float_literal(expr)
+        self.uses_math = True
+        atomic = isinstance(tree, (ast.Call, ast.Attribute, ast.Name, ast.Constant))
+        return code if atomic else f"({code})"
+
+    def _float_literal(self, expr: sympy.Expr) -> str:
+        value = float(expr.evalf(20))
+        if not math.isfinite(value):
+            raise UnsupportedError(f"the constant {expr} does not fit in a floating-point number")
+        return repr(value) if value >= 0 else f"({value!r})"
+
+    def _print_Integer(self, expr: sympy.Integer) -> str:
+        if abs(expr.p) > _MAX_EXACT_INTEGER:
+            return self._float_literal(expr)
+        return str(expr.p)
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        if max(abs(expr.p), expr.q) > _MAX_EXACT_INTEGER:
+            return self._float_literal(expr)
+        return f"{expr.p}/{expr.q}"
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return self._float_literal(expr)
+
+    # Operators -----------------------------------------------------------------------------
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        base, exponent = expr.as_base_exp()
+        if exponent == sympy.S.Half:
+            return f"tf.math.sqrt({self._print(base)})"
+        if exponent.is_number and exponent.is_negative:
+            # Only reached outside a product (StrPrinter's Mul prints these as a denominator).
+            return f"(1 / {self.parenthesize(sympy.Pow(base, -exponent), PRECEDENCE['Mul'])})"
+        prec = precedence(expr)
+        return f"{self.parenthesize(base, prec, strict=True)}**{self.parenthesize(exponent, prec)}"
+
+    # Functions -----------------------------------------------------------------------------
+    def _print_Function(self, expr: sympy.Function) -> str:
+        name = TF_FUNCTIONS.get(expr.func)
+        if name is None:
+            raise UnsupportedError(
+                f"scaffold cannot translate {type(expr).__name__}() to TensorFlow"
+                f" (it appears in {expr})",
+                hint="supported functions: " + ", ".join(supported_functions()),
+            )
+        args = ", ".join(self._print(arg) for arg in expr.args)
+        if expr.func in NEEDS_FLOAT32 and not self.float64_only:
+            return self._in_float32(name, args)
+        return f"{name}({args})"
+
+    def _print_polygamma(self, expr: sympy.polygamma) -> str:
+        order, arg = expr.args
+        # TensorFlow has no float16/bfloat16 kernel for digamma and polygamma: the generated
+        # helper computes them in float32 and casts back.
+        if not (order.is_Integer and order >= 0):
+            raise UnsupportedError(f"polygamma of non-integer order in {expr}")
+        if self.float64_only:
+            return f"tf.math.polygamma(tf.constant({order}, tf.float64), {self._print(arg)})"
+        if order == 0:
+            return self._in_float32("tf.math.digamma", self._print(arg))
+        self.helpers.update({"polygamma", "in_float32"})
+        return f"_polygamma({int(order)}, {self._print(arg)})"
+
+    def _in_float32(self, function: str, arg: str) -> str:
+        self.helpers.add("in_float32")
+        return f"_in_float32({function}, {arg})"
+
+    def _print_Derivative(self, expr: sympy.Derivative) -> str:
+        raise UnsupportedError(f"SymPy left the derivative {expr} unevaluated")
+
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:
+        return expr.name
+
+    def emptyPrinter(self, expr) -> str:
+        """Refuse anything without a print method (SymPy's fallback hook)."""
+        raise UnsupportedError(
+            f"scaffold cannot translate {type(expr).__name__} ({expr}) to TensorFlow",
+            hint="supported functions: " + ", ".join(supported_functions()),
+        )
+
+
+# Every table entry and the generic function path share one method.
+for _func in TF_FUNCTIONS:
+    setattr(TensorFlowPrinter, f"_print_{_func.__name__}", TensorFlowPrinter._print_Function)
+
+
+def _only_math_names(tree: ast.AST) -> bool:
+    """True when every name in ``tree`` is ``math`` and every attribute exists in ``math``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id != "math":
+            return False
+        if isinstance(node, ast.Attribute) and not hasattr(math, node.attr):
+            return False
+    return True

@@ -1,0 +1,43 @@
+"""Stage 4: ``LayerPlan`` -> source text, through the Jinja templates in ``templates/``.
+
+The templates ship inside the package as ``scaffold.templates`` (see pyproject.toml). The
+environment is strict: an undefined variable is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from importlib import resources
+
+import jinja2
+
+from .errors import InternalError
+from .plan import LayerPlan
+
+MODULE_TEMPLATE = "layer.py.jinja"
+TEST_TEMPLATE = "test_layer.py.jinja"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The one Jinja environment: packaged templates, strict undefined, newlines kept."""
+    folder = resources.files("scaffold.templates")
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text(encoding="utf-8")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # the output is Python source, not HTML
+    )
+
+
+def render(template_name: str, plan: LayerPlan) -> str:
+    """Render one template with the plan's fields (and its properties) as variables."""
+    context = {field.name: getattr(plan, field.name) for field in dataclasses.fields(plan)}
+    context.update(module_file=plan.module_file, test_file=plan.test_file)
+    try:
+        return environment().get_template(template_name).render(context)
+    except jinja2.TemplateError as err:
+        raise InternalError(f"template {template_name} failed to render: {err}") from err

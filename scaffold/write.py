@@ -1,0 +1,146 @@
+"""Stage 6: rendered files -> disk, atomically and never overwriting silently.
+
+``plan_writes`` compares each rendered file with what is on disk (create / unchanged / overwrite /
+conflict); ``apply`` refuses the whole set if any file is a conflict, so nothing is written at all
+(a dry run shows the conflicts and their diffs instead). ``apply`` first writes every new content
+to a temporary file beside its target, then renames them into place: a run killed at any moment
+leaves each target as before or complete.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OutputError
+
+CREATE, UNCHANGED, OVERWRITE, CONFLICT = "create", "unchanged", "overwrite", "conflict"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One target file: what will happen to it, its new content and a diff against the old one."""
+
+    path: Path
+    status: str
+    content: str
+    diff: str = ""
+
+
+def plan_writes(out: Path, files: dict[str, str], *, force: bool) -> list[FileChange]:
+    """Decide what happens to each file under ``out``.
+
+    A file that exists with different content is a conflict unless ``force``. Raises
+    ``OutputError`` if ``out`` cannot hold the files.
+    """
+    _check_folder(out)
+    changes = []
+    for filename, content in files.items():
+        path = out / filename
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder; scaffold needs to write a file there")
+        old = _read(path)
+        if old is None:
+            changes.append(FileChange(path, CREATE, content))
+        elif old == content:
+            changes.append(FileChange(path, UNCHANGED, content))
+        else:
+            diff = "".join(
+                difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    content.splitlines(keepends=True),
+                    fromfile=f"{path} (on disk)",
+                    tofile=f"{path} (generated)",
+                )
+            )
+            changes.append(FileChange(path, OVERWRITE if force else CONFLICT, content, diff))
+    return changes
+
+
+def refuse_conflicts(changes: list[FileChange]) -> None:
+    """Raise ``OutputError`` naming every conflicting file, if there is one."""
+    conflicts = [c.path for c in changes if c.status == CONFLICT]
+    if conflicts:
+        listed = ", ".join(str(p) for p in conflicts)
+        raise OutputError(
+            f"{listed} already exist{'s' if len(conflicts) == 1 else ''} with different content;"
+            " nothing was written",
+            hint="use --dry-run to see the difference, --force to overwrite, or another --name",
+        )
+
+
+def apply(changes: list[FileChange]) -> None:
+    """Write every created or overwritten file: all temporaries first, then rename each into place.
+
+    Raises ``OutputError``, writing nothing, if any change is a conflict.
+    """
+    refuse_conflicts(changes)
+    pending = [c for c in changes if c.status in (CREATE, OVERWRITE)]
+    if not pending:
+        return
+    folder = pending[0].path.parent
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create {folder}: {err.strerror}") from None
+    temporaries: list[tuple[str, Path]] = []
+    try:
+        for change in pending:
+            temporaries.append((_write_temporary(change), change.path))
+        for temporary, target in temporaries:
+            os.replace(temporary, target)
+    except OSError as err:
+        for temporary, _ in temporaries:
+            Path(temporary).unlink(missing_ok=True)
+        raise OutputError(f"cannot write to {folder}: {err.strerror}") from None
+
+
+def _write_temporary(change: FileChange) -> str:
+    fd, name = tempfile.mkstemp(
+        dir=change.path.parent, prefix=f".{change.path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(change.content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, _mode_for(change.path))
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return name
+
+
+def _mode_for(path: Path) -> int:
+    """Keep an existing file's permissions; new files get the usual 0o666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _check_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file, not a folder")
+    if not out.exists() and not out.parent.is_dir():
+        raise OutputError(
+            f"--out {out}: its parent folder {out.parent} does not exist",
+            hint="create the parent folder first; scaffold creates only the last folder",
+        )
+    existing = out if out.exists() else out.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {existing} is not writable")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, OSError):
+        return "\0unreadable"  # compares unequal to any generated content: a conflict

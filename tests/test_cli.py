@@ -1,0 +1,183 @@
+"""The command line: exit codes, messages, files written (or not). No TensorFlow here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scaffold.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_new_layer_writes_module_and_test(tmp_path):
+    result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "f'(x) = cos(x)" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sine.py", "test_sine.py"]
+    module = (tmp_path / "sine.py").read_text()
+    assert "@tf.custom_gradient\ndef sine(x):" in module
+    assert "y = tf.math.sin(x)" in module
+    assert "return dy * tf.math.cos(x)" in module
+    assert "class Sine(keras.layers.Layer):" in module
+
+
+def test_second_run_reports_unchanged_and_conflict_needs_force(tmp_path):
+    args = ("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args)
+    assert again.exit_code == 0 and again.output.count("unchanged") == 2, again.output
+    (tmp_path / "sine.py").write_text("# edited by hand\n")
+    conflict = invoke(*args)
+    assert conflict.exit_code == 2
+    assert "different content" in conflict.output and "--force" in conflict.output
+    assert (tmp_path / "sine.py").read_text() == "# edited by hand\n"
+    forced = invoke(*args, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "overwrite" in forced.output
+    assert "def sine(x):" in (tmp_path / "sine.py").read_text()
+
+
+def test_dry_run_writes_nothing_and_shows_diff(tmp_path):
+    out = tmp_path / "layers"
+    result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(out), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would create" in result.output
+    assert not out.exists()
+    out.mkdir()
+    (out / "sine.py").write_text("old line\n")
+    result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(out), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would conflict" in result.output and "--force" in result.output
+    assert "-old line" in result.output and "+def sine(x):" in result.output
+    assert (out / "sine.py").read_text() == "old line\n"
+    assert not (out / "test_sine.py").exists()
+
+
+def test_default_name_is_derived_from_the_expression(tmp_path):
+    result = invoke("new-layer", "sin(x)", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sin_x.py").exists() and (tmp_path / "test_sin_x.py").exists()
+    assert "class SinX(" in (tmp_path / "sin_x.py").read_text()
+
+
+def test_code_injection_is_refused_runs_nothing_writes_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    out = tmp_path / "out"
+    expression = f"__import__('os').system('touch {marker}')"
+    result = invoke("new-layer", expression, "--out", str(out))
+    assert result.exit_code == 2
+    assert "error:" in result.output and "not allowed" in result.output
+    assert "Traceback" not in result.output
+    assert not marker.exists() and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("new-layer", "sine(x)"), "did you mean 'sin'"),
+        (("new-layer", "x^2"), "use ** for powers"),
+        (("new-layer", "sin(x)", "--name", "Sine"), "lower-case"),
+        (("new-layer", "sin(x)", "--name", "class"), "keyword"),
+        (("new-layer", "sin(x)", "--name", "tf"), "shadow"),
+        (("new-layer", "sin(x)", "--name", "random"), "shadow"),
+        (("new-layer", "sin(x)", "--name", "test_sin"), "pytest"),
+        (("new-layer", "sin(x)", "--name", "x"), "variable of the expression"),
+        (("new-layer", "x*y"), "2 variables"),
+        (("new-layer", "e**x"), "Euler"),
+        (("new-layer", "Derivative(x)"), "unknown function"),
+        (("new-layer", "2 + 3"), "no input variable"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path, args, message):
+    result = invoke(*args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_that_is_a_file_or_has_no_parent_is_refused(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me\n")
+    result = invoke("new-layer", "sin(x)", "--out", str(a_file))
+    assert result.exit_code == 2 and "is a file" in result.output
+    assert a_file.read_text() == "keep me\n"
+    result = invoke("new-layer", "sin(x)", "--out", str(tmp_path / "missing" / "deeper"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not (tmp_path / "missing").exists()
+
+
+def test_validate_without_generated_tests_is_an_input_error(tmp_path):
+    (tmp_path / "test_other.py").write_text("def test_x():\n    assert True\n")
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert "no test file generated by scaffold" in result.output
+
+
+def test_validate_rejects_an_unknown_device(tmp_path):
+    invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
+    result = invoke("validate", str(tmp_path), "--device", "tpu")
+    assert result.exit_code == 2
+    assert "--device" in result.output
+
+
+def test_examples_check_fails_on_a_hand_edit(tmp_path):
+    out = tmp_path / "catalog"
+    assert invoke("examples", "--out", str(out)).exit_code == 0
+    assert invoke("examples", "--check", "--out", str(out)).exit_code == 0
+    module = next(out.rglob("sine.py"))
+    module.write_text(module.read_text() + "# hand edit\n")
+    result = invoke("examples", "--check", "--out", str(out))
+    assert result.exit_code == 1
+    assert f"differs: {module}" in result.output
+
+
+def test_version_and_help():
+    from scaffold import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+    result = invoke("new-layer", "--help")
+    assert result.exit_code == 0
+    for option in ("--name", "--out", "--force", "--dry-run", "--validate", "--device"):
+        assert option in result.output
+
+
+def test_installed_console_script_runs_in_a_subprocess(tmp_path):
+    """The real entry point, as a user runs it; generation must not import TensorFlow."""
+    executable = shutil.which("scaffold")
+    assert executable, "the scaffold console script is not installed"
+    probe = (
+        "import runpy, sys; sys.argv = ['scaffold', 'new-layer', 'sin(x)', '--name', 'sine',"
+        f" '--out', {str(tmp_path)!r}];\n"
+        "try:\n    runpy.run_module('scaffold', run_name='__main__')\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'NO_TF')\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+    script = subprocess.run(
+        [executable, "new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert script.returncode == 0, script.stderr
+    assert (tmp_path / "a" / "sine.py").exists()
+    module = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert module.returncode == 0, module.stderr
+    assert module.stdout.strip().endswith("NO_TF"), module.stdout
+    assert Path(tmp_path / "sine.py").read_text() == (tmp_path / "a" / "sine.py").read_text()
