@@ -1,9 +1,10 @@
-"""Stage 2: SymPy expression -> derivative and shared subexpressions (an ``Analysis``).
+"""Stage 2: SymPy expression + ``LayerSpec`` -> derivatives and shared subexpressions.
 
-Takes a ``ParsedExpression``; gives the forward expression, its exact derivative and a
-common-subexpression split into what the forward pass computes (and the gradient reuses) and what
-only the gradient needs. No ``simplify``: it has no time bound (seconds on a 4th
-derivative of mish); ``cse`` does the sharing in milliseconds.
+Takes the parsed formula and the checked options; gives an ``Analysis``: the forward expression,
+one backward expression per function argument (the exact derivative, or the user's surrogate),
+the conventions applied at kinks, and a common-subexpression split into what the forward pass
+computes (and the gradient reuses) and what only the gradient needs. No ``simplify``: it has no
+time bound (seconds on a 4th derivative of mish); ``cse`` does the sharing in milliseconds.
 """
 
 from __future__ import annotations
@@ -13,81 +14,143 @@ from dataclasses import dataclass
 
 import sympy
 
-from .errors import DerivativeError, ExpressionError, UnsupportedError
+from .errors import DerivativeError
+from .functions import Round
 from .parse import ParsedExpression
 from .printing import to_printable
+from .spec import LayerSpec
+
+#: Why the derivative differs from SymPy's at kinks, stated in the generated docstring.
+HEAVISIDE_NOTE = (
+    "At kinks the derivative takes Heaviside(0) = 0, as TensorFlow's own gradients do"
+    " (relu'(0) = abs'(0) = 0), not SymPy's Heaviside(0) = 1/2."
+)
+DIRAC_NOTE = (
+    "DiracDelta terms of the derivative (from steps such as sign or Heaviside) are taken as 0,"
+    " as TensorFlow's gradients of sign, floor and round are 0."
+)
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the expression means, before any code exists.
+    """What the layer computes, before any code exists.
 
-    ``forward_temps`` are ``(symbol, expression)`` pairs computed in the forward pass, in order;
-    ``grad_temps`` are only needed by the gradient. ``forward_out`` and ``grad_out`` are written in
-    terms of the input and those temporaries.
+    ``gradients[i]`` is the backward expression for ``spec.variables[i]``: d forward /
+    d variable, or the user's surrogate where ``surrogate[i]``. ``forward_temps`` are
+    ``(symbol, expression)`` pairs the forward pass computes, in order; ``grad_temps`` only the
+    gradient needs. ``forward_out`` and ``grad_outs`` use the variables and those temporaries.
     """
 
     parsed: ParsedExpression
-    input: sympy.Symbol
+    spec: LayerSpec
     forward: sympy.Expr
-    derivative: sympy.Expr
+    gradients: tuple[sympy.Expr, ...]
+    surrogate: tuple[bool, ...]
+    notes: tuple[str, ...]
     forward_temps: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
     grad_temps: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
     forward_out: sympy.Expr
-    grad_out: sympy.Expr
+    grad_outs: tuple[sympy.Expr, ...]
+    updates: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
+
+    @property
+    def input(self) -> sympy.Symbol:
+        """The first input (the only one for elementwise single-input layers)."""
+        return self.spec.inputs[0]
+
+    @property
+    def derivative(self) -> sympy.Expr:
+        """The backward expression for the first input."""
+        return self.gradients[0]
+
+    @property
+    def smooth(self) -> bool:
+        """No kinks, steps or surrogates: second derivatives and autodiff comparisons apply."""
+        return not any(self.surrogate) and not kink_functions(self.forward)
 
 
-def analyze(parsed: ParsedExpression, reserved_names: frozenset[str] = frozenset()) -> Analysis:
-    """Differentiate ``parsed`` and split shared work between the forward and backward pass.
+def analyze(
+    parsed: ParsedExpression, spec: LayerSpec, reserved_names: frozenset[str] = frozenset()
+) -> Analysis:
+    """Differentiate ``parsed`` for every variable of ``spec``; share work between the passes.
 
     ``reserved_names`` are names the generated code already uses (the function's name, ...);
     temporaries avoid them and every symbol of the expression.
     """
-    input_symbol = _single_input(parsed)
     forward = parsed.expr
-    derivative = sympy.diff(forward, input_symbol)
-    if derivative.has(sympy.Derivative, sympy.Subs):
-        raise DerivativeError(
-            f"SymPy cannot differentiate {forward} in closed form (it gives {derivative})",
-            hint="rewrite the expression with functions whose derivatives are known",
-        )
-    if derivative.has(sympy.zoo, sympy.nan):
-        raise DerivativeError(f"the derivative of {forward} is undefined ({derivative})")
-    forward_p, derivative_p = to_printable(forward), to_printable(derivative)
-    taken = {s.name for s in parsed.symbols} | set(reserved_names)
-    replacements, (forward_out, grad_out) = sympy.cse(
-        [forward_p, derivative_p], symbols=_fresh_symbols("t", taken)
-    )
+    surrogates = dict(spec.surrogates)
+    gradients, surrogate, notes = [], [], set()
+    for variable in spec.variables:
+        if variable in surrogates:
+            gradients.append(surrogates[variable].expr)
+            surrogate.append(True)
+            continue
+        derivative = sympy.diff(forward, variable)
+        if derivative.has(sympy.Derivative, sympy.Subs):
+            raise DerivativeError(
+                f"SymPy cannot differentiate {forward} in closed form (it gives {derivative})",
+                hint="rewrite the expression with functions whose derivatives are known,"
+                " or give a surrogate with --grad",
+            )
+        derivative, applied = _tensorflow_conventions(derivative)
+        if derivative.has(sympy.zoo, sympy.nan):
+            raise DerivativeError(f"the derivative of {forward} is undefined ({derivative})")
+        gradients.append(derivative)
+        surrogate.append(False)
+        notes |= applied
+    taken = {s.name for s in spec.variables} | set(reserved_names)
+    printable = [to_printable(e) for e in (forward, *gradients)]
+    replacements, reduced = sympy.cse(printable, symbols=_fresh_symbols("t", taken))
+    forward_out, grad_outs = reduced[0], tuple(reduced[1:])
     needed = _dependencies(forward_out, replacements)
-    forward_temps = tuple((s, e) for s, e in replacements if s in needed)
-    grad_temps = tuple((s, e) for s, e in replacements if s not in needed)
     return Analysis(
         parsed=parsed,
-        input=input_symbol,
+        spec=spec,
         forward=forward,
-        derivative=derivative,
-        forward_temps=forward_temps,
-        grad_temps=grad_temps,
+        gradients=tuple(gradients),
+        surrogate=tuple(surrogate),
+        notes=tuple(note for note in (HEAVISIDE_NOTE, DIRAC_NOTE) if note in notes),
+        forward_temps=tuple((s, e) for s, e in replacements if s in needed),
+        grad_temps=tuple((s, e) for s, e in replacements if s not in needed),
         forward_out=forward_out,
-        grad_out=grad_out,
+        grad_outs=grad_outs,
+        updates=tuple((symbol, parsed_update.expr) for symbol, parsed_update in spec.updates),
     )
 
 
-def _single_input(parsed: ParsedExpression) -> sympy.Symbol:
-    symbols = parsed.symbols
-    if len(symbols) == 1:
-        return symbols[0]
-    if not symbols:
-        raise ExpressionError(
-            "the expression has no input variable",
-            text=parsed.text,
-            hint="use a variable, e.g. 'sin(x)'",
+def _tensorflow_conventions(derivative: sympy.Expr) -> tuple[sympy.Expr, set[str]]:
+    """Heaviside(0) = 0 and DiracDelta = 0 in derivatives, as TensorFlow's gradients have it."""
+    applied = set()
+    if derivative.has(sympy.DiracDelta):
+        derivative = derivative.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+        applied.add(DIRAC_NOTE)
+    if derivative.has(sympy.Heaviside):
+        derivative = derivative.replace(
+            sympy.Heaviside, lambda arg, *at_zero: sympy.Heaviside(arg, 0)
         )
-    names = ", ".join(s.name for s in symbols)
-    hint = "layers of one input variable are supported; rename all inputs to one symbol"
-    if "e" in {s.name for s in symbols}:
-        hint = "for Euler's number write E or exp(1)"
-    raise UnsupportedError(f"the expression has {len(symbols)} variables ({names})", hint=hint)
+        applied.add(HEAVISIDE_NOTE)
+    return derivative, applied
+
+
+def kink_functions(expr: sympy.Expr) -> list[sympy.Expr]:
+    """Expressions that are zero exactly where ``expr`` has a kink or a jump.
+
+    Test points keep away from their zeros: the derivative there is a convention, and a numeric
+    derivative across a jump is meaningless.
+    """
+    kinks: list[sympy.Expr] = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
+            kinks.append(node.args[0])
+        elif isinstance(node, (sympy.Max, sympy.Min)):
+            kinks.extend(a - b for i, a in enumerate(node.args) for b in node.args[i + 1 :])
+        elif isinstance(node, (sympy.floor, sympy.ceiling)):
+            kinks.append(sympy.sin(sympy.pi * node.args[0]))
+        elif isinstance(node, Round):
+            kinks.append(sympy.cos(sympy.pi * node.args[0]))
+        elif isinstance(node, sympy.core.relational.Relational):
+            kinks.append(node.lhs - node.rhs)
+    return kinks
 
 
 def _fresh_symbols(prefix: str, taken: set[str]) -> Iterator[sympy.Symbol]:

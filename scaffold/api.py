@@ -5,6 +5,7 @@ parse -> analyze -> reference -> plan -> render -> format -> write. Nothing here
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,17 @@ from .analyze import analyze
 from .errors import InvalidNameError
 from .format import format_source
 from .parse import parse
-from .plan import LayerPlan, build_plan, check_name, default_name, internal_names
+from .plan import (
+    LayerPlan,
+    build_plan,
+    check_name,
+    check_weight_names,
+    default_name,
+    internal_names,
+)
 from .reference import references
 from .render import MODULE_TEMPLATE, TEST_TEMPLATE, render
+from .spec import build_spec
 from .write import FileChange, apply, plan_writes
 
 
@@ -32,19 +41,35 @@ class Generated:
         return self.changes[1].path
 
 
-def render_layer(expression: str, *, name: str | None = None) -> tuple[LayerPlan, dict[str, str]]:
+@dataclass(frozen=True)
+class Options:
+    """What ``new-layer`` takes beyond the expression (see ``spec.build_spec``)."""
+
+    inputs: str | None = None
+    params: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    param_shapes: tuple[str, ...] = ()
+    grads: tuple[str, ...] = ()
+    updates: tuple[str, ...] = ()
+
+
+def render_layer(
+    expression: str, *, name: str | None = None, options: Options | None = None
+) -> tuple[LayerPlan, dict[str, str]]:
     """Generate the module and its test as ``{filename: source}`` without touching the disk."""
     parsed = parse(expression)
+    spec = build_spec(parsed, **dataclasses.asdict(options or Options()))
     name = name if name is not None else default_name(parsed.text)
     check_name(name)
-    symbols = {s.name for s in parsed.symbols}
+    symbols = {s.name for s in spec.variables}
     if name in symbols:
         raise InvalidNameError(
             f"--name {name!r} is also a variable of the expression",
             hint="choose a name that describes the function, e.g. --name my_activation",
         )
+    check_weight_names([w.symbol.name for w in spec.weights])
     names = internal_names(name, symbols)
-    analysis = analyze(parsed, reserved_names=frozenset({name, *names.values()}))
+    analysis = analyze(parsed, spec, reserved_names=frozenset({name, *names.values()}))
     plan = build_plan(analysis, references(analysis), name=name, names=names)
     files = {
         plan.module_file: format_source(render(MODULE_TEMPLATE, plan), plan.module_file),
@@ -58,6 +83,7 @@ def generate(
     *,
     name: str | None = None,
     out: str | Path = ".",
+    options: Options | None = None,
     force: bool = False,
     dry_run: bool = False,
 ) -> Generated:
@@ -66,7 +92,7 @@ def generate(
     Raises a ``scaffold.errors.ScaffoldError`` subclass for any bad input; on a conflict with an
     existing, different file (and no ``force``) nothing is written. ``dry_run`` writes nothing.
     """
-    plan, files = render_layer(expression, name=name)
+    plan, files = render_layer(expression, name=name, options=options)
     changes = plan_writes(Path(out), files, force=force)
     if not dry_run:
         apply(changes)

@@ -40,6 +40,56 @@ DeviceOpt = Annotated[
         " cpu, or gpu (fails when no GPU is visible).",
     ),
 ]
+InputsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--inputs",
+        help="Input variables in call order, comma-separated, e.g. x,y (default: the symbols"
+        " that are not weights, alphabetically). Several inputs make a layer called on a list.",
+        show_default=False,
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        help="A trainable weight and its initial value, e.g. --param a=0.25 (repeatable).",
+        show_default=False,
+    ),
+]
+ParamShapeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param-shape",
+        help="NAME=channel gives a weight one value per channel (last axis); default scalar.",
+        show_default=False,
+    ),
+]
+StateOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state",
+        help="A non-trainable weight and its initial value, e.g. --state n=0 (repeatable).",
+        show_default=False,
+    ),
+]
+GradOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--grad",
+        help="A surrogate gradient instead of the derivative: --grad EXPR for the single input,"
+        " or --grad NAME=EXPR per input or parameter, e.g. --grad '1/(1+(pi*x)**2)'.",
+        show_default=False,
+    ),
+]
+UpdateOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--update",
+        help="NAME=EXPR assigns a weight after each training call, e.g. --update s=s+1.",
+        show_default=False,
+    ),
+]
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=1, help="Seconds before the test run is killed.")
 ]
@@ -105,18 +155,38 @@ def new_layer(
     ] = False,
     device: DeviceOpt = "all",
     timeout: TimeoutOpt = 900.0,
+    inputs: InputsOpt = None,
+    param: ParamOpt = None,
+    param_shape: ParamShapeOpt = None,
+    state: StateOpt = None,
+    grad: GradOpt = None,
+    update: UpdateOpt = None,
 ) -> None:
     """Write NAME.py (tf.custom_gradient op + Keras layer) and test_NAME.py for EXPRESSION.
 
-    Example: scaffold new-layer "sin(x)" --name sine --out layers --validate
+    Examples: scaffold new-layer "sin(x)" --name sine --out layers --validate;
+    scaffold new-layer "Max(x, a*x)" --param a=0.25 --name prelu
     """
-    from .api import generate
+    from .api import Options, generate
 
+    options = Options(
+        inputs=inputs,
+        params=tuple(param or ()),
+        states=tuple(state or ()),
+        param_shapes=tuple(param_shape or ()),
+        grads=tuple(grad or ()),
+        updates=tuple(update or ()),
+    )
     with _handle_errors():
-        result = generate(expression, name=name, out=out, force=force, dry_run=dry_run)
+        result = generate(
+            expression, name=name, out=out, options=options, force=force, dry_run=dry_run
+        )
         plan = result.plan
-        typer.echo(f"f({plan.input})  = {plan.forward_text}")
-        typer.echo(f"f'({plan.input}) = {plan.derivative_text}")
+        args = ", ".join(v.name for v in plan.variables)
+        typer.echo(f"f({args}) = {plan.forward_text}")
+        for variable in plan.variables:
+            kind = "surrogate " if variable.surrogate else ""
+            typer.echo(f"{kind}df/d{variable.name} = {variable.grad_text}")
         verb = "would " if dry_run else ""
         for change in result.changes:
             typer.echo(f"{verb}{change.status:<9} {change.path}")

@@ -58,7 +58,9 @@ class ExpressionError(InputError):
         shown = self.text.replace("\t", " ")
         if len(shown) > 100:  # show a window around the column, not a wall of text
             start = max(0, self.column - 40)
-            shown = ("..." if start else "") + shown[start : start + 80] + "..."
+            end = start + 80
+            window = shown[start:end]
+            shown = ("..." if start else "") + window + ("..." if end < len(shown) else "")
             caret_at = self.column - start + (3 if start else 0)
         else:
             caret_at = self.column

@@ -6,30 +6,77 @@ golden-file test) fails on any difference, so the folder holds only what scaffol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import render_layer
+from .api import Options, render_layer
 from .write import FileChange, apply, plan_writes
 
 
 @dataclass(frozen=True)
 class Example:
-    """One catalog entry: its folder, the expression and the layer name."""
+    """One catalog entry: its folder, the expression, the layer name and the options."""
 
     folder: str
     expression: str
     name: str
+    options: Options = field(default_factory=Options)
+    about: str = ""
 
 
-EXAMPLES: tuple[Example, ...] = (Example(folder="sin", expression="sin(x)", name="sine"),)
+EXAMPLES: tuple[Example, ...] = (
+    Example("sin", "sin(x)", "sine", about="the smallest example"),
+    Example("seed_sin", "sin(x)", "my_activation", about="seed example 1, as written"),
+    Example(
+        "seed_stateful",
+        "x*exp(s)",
+        "my_stateful_op",
+        Options(params=("s=0.0",), updates=("s=s+1",)),
+        about="seed example 2 done right: the weight enters as a tensor, its gradient is"
+        " summed to its shape, the update runs outside the custom gradient",
+    ),
+    Example(
+        "seed_conditional",
+        "Piecewise((x**2, x > 0), (x, True))",
+        "conditional_op",
+        about="seed example 3 done right: elementwise tf.where instead of tf.cond",
+    ),
+    Example(
+        "prelu",
+        "Max(x, a*x)",
+        "prelu",
+        Options(params=("a=0.25",), param_shapes=("a=channel",)),
+        about="trainable slope, one per channel",
+    ),
+    Example(
+        "safe_log",
+        "Piecewise((log(x), x > 0), (0, True))",
+        "safe_log",
+        about="a branch that is NaN where it is not selected",
+    ),
+    Example("two_inputs", "x*sin(y)", "x_sin_y", Options(inputs="x,y"), about="two inputs"),
+    Example(
+        "spike",
+        "Heaviside(x)",
+        "spike",
+        Options(grads=("1/(1+(pi*x)**2)",)),
+        about="spiking step with a surrogate gradient",
+    ),
+    Example(
+        "straight_through_round",
+        "round(x)",
+        "straight_through_round",
+        Options(grads=("1",)),
+        about="rounding with a straight-through gradient",
+    ),
+)
 
 
 def render_examples() -> dict[Path, str]:
     """Every catalog file as ``{relative path: content}``."""
     files: dict[Path, str] = {}
     for example in EXAMPLES:
-        _, rendered = render_layer(example.expression, name=example.name)
+        _, rendered = render_layer(example.expression, name=example.name, options=example.options)
         for filename, content in rendered.items():
             files[Path(example.folder) / filename] = content
     return files

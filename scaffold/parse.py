@@ -14,6 +14,7 @@ import builtins
 import difflib
 import keyword
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,6 +22,7 @@ from fractions import Fraction
 import sympy
 
 from .errors import ExpressionError
+from .functions import Ceiling, Floor, Round
 
 MAX_LENGTH = 1000
 MAX_NODES = 400
@@ -29,6 +31,8 @@ MAX_INTEGER = 10**12
 MAX_POWER_BITS = 4096  # |exponent| * log2|base| for a power of two numbers
 MAX_NUMERIC_BASE = 10**6  # numeric base of a non-integer power (avoids big factorisations)
 MAX_GAMMA_ARGUMENT = 1000  # loggamma(10**6) would compute a factorial
+MAX_EXP_ARGUMENT = 1000  # exp(exp(exp(100))) has no float value and hangs mpmath
+MAX_CONSTANT_ARGUMENT = 10**12
 
 #: Functions a user may type: name -> (SymPy constructor, number of arguments).
 FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
@@ -56,8 +60,24 @@ FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
     "loggamma": (sympy.loggamma, (1,)),
     "lgamma": (sympy.loggamma, (1,)),
     "digamma": (sympy.digamma, (1,)),
+    # Non-smooth: derivatives follow TensorFlow's registered gradients (see analyze.py).
+    "Abs": (sympy.Abs, (1,)),
+    "abs": (sympy.Abs, (1,)),
+    "sign": (sympy.sign, (1,)),
+    "Max": (sympy.Max, (2, 3, 4)),
+    "max": (sympy.Max, (2, 3, 4)),
+    "Min": (sympy.Min, (2, 3, 4)),
+    "min": (sympy.Min, (2, 3, 4)),
+    "Heaviside": (sympy.Heaviside, (1,)),
+    "floor": (Floor, (1,)),
+    "ceiling": (Ceiling, (1,)),
+    "ceil": (Ceiling, (1,)),
+    "round": (Round, (1,)),
 }
 _GAMMA_FAMILY = {"loggamma", "lgamma", "digamma"}
+_EXPONENTIAL = {"exp", "sinh", "cosh"}
+#: Functions taking conditions: handled by ``_Builder._conditional``.
+CONDITIONALS = ("Piecewise", "where")
 
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "E": sympy.E}
 _REFUSED_CONSTANTS = {
@@ -88,7 +108,10 @@ def parse(text: str) -> ParsedExpression:
     _check_characters(text)
     text = text.strip()
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():
+            # '9if x' warns "invalid decimal literal" before failing: the error says it all.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
         column = (err.offset or 1) - 1 if err.lineno in (None, 1) else len(text)
         raise ExpressionError(
@@ -166,7 +189,18 @@ class _Builder:
         method = getattr(self, f"_build_{type(node).__name__}", None)
         if method is None:
             raise self.error(node, f"{_describe(node)} is not allowed in an expression")
-        return method(node)
+        try:
+            result = method(node)
+        except (TypeError, ValueError, ArithmeticError) as err:
+            # SymPy refusing an operation, e.g. comparing with a complex number.
+            raise self.error(node, f"this part is not a real-valued expression ({err})") from None
+        if isinstance(result, sympy.Expr) and result.is_number and result.is_real is False:
+            raise self.error(
+                node,
+                f"this part is the complex number {result}",
+                hint="scaffold works with real values; check the domain (sqrt(-1), asin(2), ...)",
+            )
+        return result
 
     def _build_Constant(self, node: ast.Constant) -> sympy.Expr:
         value = node.value
@@ -252,6 +286,8 @@ class _Builder:
         if not isinstance(node.func, ast.Name):
             raise self.error(node.func, "only plain function names may be called, e.g. sin(x)")
         name = node.func.id
+        if name in CONDITIONALS:
+            return self._conditional(node, name)
         if name not in FUNCTIONS:
             raise self.error(node.func, f"unknown function '{name}'", hint=_suggest(name))
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
@@ -261,13 +297,95 @@ class _Builder:
             wanted = " or ".join(str(n) for n in arities)
             raise self.error(node, f"{name}() takes {wanted} argument(s), got {len(node.args)}")
         args = [self.build(arg) for arg in node.args]
-        if name in _GAMMA_FAMILY and args[0].is_number and abs(args[0]) > MAX_GAMMA_ARGUMENT:
-            raise self.error(
-                node, f"constant argument of {name}() larger than {MAX_GAMMA_ARGUMENT}"
-            )
-        if name in _GAMMA_FAMILY and args[0].is_Integer and args[0] <= 0:
-            raise self.error(node, f"{name}() has a pole at {args[0]}")
+        self._check_constant_arguments(node, name, args)
         return constructor(*args)
+
+    def _check_constant_arguments(self, node: ast.Call, name: str, args: list) -> None:
+        """Bound constant arguments, so SymPy and mpmath never compute astronomic numbers."""
+        if name in _GAMMA_FAMILY and args[0].is_number:
+            if not args[0].is_Rational:
+                raise self.error(node, f"a constant argument of {name}() must be a plain number")
+            if abs(args[0]) > MAX_GAMMA_ARGUMENT:
+                raise self.error(
+                    node, f"constant argument of {name}() larger than {MAX_GAMMA_ARGUMENT}"
+                )
+            if args[0].is_Integer and args[0] <= 0:
+                raise self.error(node, f"{name}() has a pole at {args[0]}")
+        bad_base = len(args) == 2 and not (args[1].is_positive and args[1] != 1)
+        if name == "log" and args[-1].is_number and bad_base:
+            raise self.error(node, "the base of log(x, b) must be positive and not 1")
+        limit = MAX_EXP_ARGUMENT if name in _EXPONENTIAL else MAX_CONSTANT_ARGUMENT
+        for arg in args:
+            # Arguments were bounded when they were built, so this evaluation is cheap.
+            if arg.is_number and not arg.is_Rational and abs(sympy.N(arg, 15)) > limit:
+                raise self.error(node, f"constant argument of {name}() larger than {limit:g}")
+            if arg.is_Rational and abs(arg) > limit:
+                raise self.error(node, f"constant argument of {name}() larger than {limit:g}")
+
+    def _conditional(self, node: ast.Call, name: str) -> sympy.Expr:
+        """``Piecewise((value, condition), ..., (default, True))`` or ``where(c, a, b)``."""
+        if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise self.error(node, f"{name}() takes positional arguments only")
+        if name == "where":
+            if len(node.args) != 3:
+                raise self.error(node, "where(condition, value_if_true, value_if_false)")
+            condition = self.condition(node.args[0])
+            pairs = [(self.build(node.args[1]), condition), (self.build(node.args[2]), sympy.true)]
+        else:
+            pairs = []
+            for arg in node.args:
+                if not (isinstance(arg, ast.Tuple) and len(arg.elts) == 2):
+                    raise self.error(arg, "each Piecewise argument is a pair (value, condition)")
+                pairs.append((self.build(arg.elts[0]), self.condition(arg.elts[1])))
+        result = sympy.Piecewise(*pairs) if pairs else None
+        if result is None or (
+            isinstance(result, sympy.Piecewise) and result.args[-1].cond is not sympy.true
+        ):
+            raise self.error(
+                node,
+                "Piecewise needs a default: a last pair (value, True)",
+                hint="e.g. Piecewise((x**2, x > 0), (x, True)); otherwise the value is undefined",
+            )
+        return result
+
+    def condition(self, node: ast.AST) -> sympy.Basic:
+        """A condition: comparisons joined with and/or/not, or True."""
+        if isinstance(node, ast.Constant) and node.value is True:
+            return sympy.true
+        if isinstance(node, ast.BoolOp):
+            parts = [self.condition(value) for value in node.values]
+            return sympy.And(*parts) if isinstance(node.op, ast.And) else sympy.Or(*parts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return sympy.Not(self.condition(node.operand))
+        if isinstance(node, ast.Compare):
+            terms = [self.build(node.left)] + [self.build(c) for c in node.comparators]
+            parts = []
+            for op, left, right in zip(node.ops, terms, terms[1:], strict=False):
+                relation = _RELATIONS.get(type(op))
+                if relation is None:
+                    raise self.error(node, f"comparison {_describe(op)} is not allowed")
+                parts.append(relation(left, right))
+            return sympy.And(*parts)
+        raise self.error(
+            node, "a condition must be a comparison such as x > 0, joined with and/or/not"
+        )
+
+    def _build_Compare(self, node: ast.Compare) -> sympy.Expr:
+        raise self.error(
+            node,
+            "a comparison is not a value",
+            hint="use it as a condition: Piecewise((x**2, x > 0), (x, True)) or where(x > 0, a, b)",
+        )
+
+
+_RELATIONS = {
+    ast.Gt: sympy.StrictGreaterThan,
+    ast.GtE: sympy.GreaterThan,
+    ast.Lt: sympy.StrictLessThan,
+    ast.LtE: sympy.LessThan,
+    ast.Eq: sympy.Eq,
+    ast.NotEq: sympy.Ne,
+}
 
 
 def _describe(node: ast.AST) -> str:
@@ -281,6 +399,10 @@ def _describe(node: ast.AST) -> str:
         ast.SetComp: "a comprehension",
         ast.DictComp: "a comprehension",
         ast.Compare: "a comparison",
+        ast.Is: "'is'",
+        ast.IsNot: "'is not'",
+        ast.In: "'in'",
+        ast.NotIn: "'not in'",
         ast.BoolOp: "'and'/'or'",
         ast.IfExp: "'if ... else'",
         ast.Starred: "'*' unpacking",

@@ -37,6 +37,71 @@ _SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
 }
 
 
+#: Attributes and constructor names of a Keras 3 Layer: a weight may not take them, since the
+#: layer stores each weight as ``self.<name>`` and takes its default as a keyword argument.
+LAYER_ATTRIBUTES = frozenset(
+    [
+        "activity_regularizer",
+        "add_loss",
+        "add_metric",
+        "add_variable",
+        "add_weight",
+        "autocast",
+        "build",
+        "build_from_config",
+        "built",
+        "call",
+        "call_signature_parameters",
+        "compute_dtype",
+        "compute_mask",
+        "compute_output_shape",
+        "compute_output_spec",
+        "config",
+        "count_params",
+        "dtype",
+        "dtype_policy",
+        "from_config",
+        "get_build_config",
+        "get_config",
+        "get_weights",
+        "input",
+        "input_dtype",
+        "input_shape",
+        "input_spec",
+        "inputs",
+        "kwargs",
+        "load_own_variables",
+        "losses",
+        "metrics",
+        "metrics_variables",
+        "name",
+        "non_trainable_variables",
+        "non_trainable_weights",
+        "output",
+        "path",
+        "quantization_mode",
+        "quantize",
+        "quantized_build",
+        "quantized_call",
+        "rematerialized_call",
+        "save_own_variables",
+        "self",
+        "set_weights",
+        "stateless_call",
+        "supports_jit",
+        "supports_masking",
+        "symbolic_call",
+        "trainable",
+        "trainable_variables",
+        "trainable_weights",
+        "training",
+        "variable_dtype",
+        "variables",
+        "weights",
+    ]
+)
+
+
 @dataclass(frozen=True)
 class Assignment:
     """One line ``name = code`` of generated code, with the math it computes."""
@@ -47,6 +112,29 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class VariablePlan:
+    """One argument of the generated function: an input, or a weight of the layer."""
+
+    name: str
+    kind: str  # input | param | state
+    default: str  # Python literal of a weight's initial value; "" for inputs
+    shape: str  # elementwise (inputs) | scalar | channel
+    grad_code: str  # the gradient returned for it, already summed to its shape
+    grad_text: str  # the backward expression, as math
+    surrogate: bool
+    reference: tuple[str, ...]  # backward expression at each test point
+    grid_reference: tuple[str, ...]  # ... and at each grid point
+    update_code: str = ""  # new value assigned in Layer.call after each training call, or ""
+    update_plain: str = ""  # the same with plain weight names, for the generated test
+    update_text: str = ""
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the layer trains this weight."""
+        return self.kind == "param"
+
+
+@dataclass(frozen=True)
 class LayerPlan:
     """Plain data for ``layer.py.jinja`` and ``test_layer.py.jinja``."""
 
@@ -54,26 +142,42 @@ class LayerPlan:
     class_name: str
     expression: str
     command: str
-    input: str
+    inputs: tuple[VariablePlan, ...]
+    weights: tuple[VariablePlan, ...]
     output: str
     upstream: str
     grad_function: str
     forward_text: str
-    derivative_text: str
     forward_latex: str
-    derivative_latex: str
     forward_lines: tuple[Assignment, ...]
     forward_return: str
     grad_lines: tuple[Assignment, ...]
-    grad_return: str
     saved: tuple[str, ...]
     plain_forward: str
+    notes: tuple[str, ...]
+    smooth: bool
     uses_math: bool
     test_uses_math: bool
     helpers: tuple[str, ...]
-    points: tuple[str, ...]
+    points: tuple[tuple[str, ...], ...]  # per input: its value at each test point
     forward_reference: tuple[str, ...]
-    derivative_reference: tuple[str, ...]
+    grid_points: tuple[tuple[str, ...], ...]  # per input: grid values (kinks included)
+    grid_forward: tuple[str, ...]
+
+    @property
+    def variables(self) -> tuple[VariablePlan, ...]:
+        """Arguments of the generated function, in call order."""
+        return self.inputs + self.weights
+
+    @property
+    def input(self) -> str:
+        """Name of the first input."""
+        return self.inputs[0].name
+
+    @property
+    def surrogate(self) -> bool:
+        """Whether any gradient is a surrogate rather than the derivative."""
+        return any(v.surrogate for v in self.variables)
 
     @property
     def module_file(self) -> str:
@@ -139,52 +243,128 @@ def internal_names(name: str, analysis_symbols: set[str]) -> dict[str, str]:
     return chosen
 
 
+def check_weight_names(weight_names: list[str]) -> None:
+    """Refuse weights named like a Keras Layer attribute (the layer stores ``self.<name>``)."""
+    for weight in weight_names:
+        if weight in LAYER_ATTRIBUTES:
+            raise InvalidNameError(
+                f"a weight named '{weight}' would clash with the Keras Layer attribute"
+                f" or argument '{weight}'",
+                hint="rename the symbol in the expression, e.g. 'alpha'",
+            )
+
+
 def build_plan(
     analysis: Analysis, refs: References, *, name: str, names: dict[str, str]
 ) -> LayerPlan:
     """Turn the analysis and reference values into the templates' plain data."""
-    printer = TensorFlowPrinter()
-    x = analysis.input.name
+    spec = analysis.spec
+    first = spec.inputs[0].name
+    printer = TensorFlowPrinter(like=first)
     forward_lines = tuple(_assignment(printer, s, e) for s, e in analysis.forward_temps)
     grad_lines = tuple(_assignment(printer, s, e) for s, e in analysis.grad_temps)
-    forward_return = _shaped(printer, analysis.forward_out, like=x)
     upstream = sympy.Symbol(names["dy"], real=True)
-    if analysis.grad_out == 0:
-        grad_return = f"tf.zeros_like({upstream.name})"
-    else:
-        grad_return = printer.doprint(upstream * analysis.grad_out)
+    # One elementwise input and no broadcast: its gradient already has its shape.
+    exact_shape = len(spec.inputs) == 1
+    variables = []
+    weights_by_symbol = {w.symbol: w for w in spec.weights}
+    updates = dict(analysis.updates)
+    for index, symbol in enumerate(spec.variables):
+        grad_out = analysis.grad_outs[index]
+        weight = weights_by_symbol.get(symbol)
+        if grad_out == 0:
+            grad_code = f"tf.zeros_like({symbol.name})"
+        else:
+            grad_code = printer.doprint(upstream * grad_out)
+            if weight is not None or not exact_shape:
+                printer.helpers.add("sum_to_shape")
+                grad_code = f"_sum_to_shape({grad_code}, {symbol.name})"
+        update = updates.get(symbol)
+        variables.append(
+            VariablePlan(
+                name=symbol.name,
+                kind="input" if weight is None else ("param" if weight.trainable else "state"),
+                default="" if weight is None else _literal(weight.default),
+                shape="elementwise" if weight is None else weight.shape,
+                grad_code=grad_code,
+                grad_text=sympy.sstr(analysis.gradients[index]),
+                surrogate=analysis.surrogate[index],
+                reference=tuple(repr(v) for v in refs.gradients[index]),
+                grid_reference=tuple(repr(v) for v in refs.grid_gradients[index]),
+                update_code="" if update is None else _update_code(update, symbol.name),
+                update_plain=(
+                    "" if update is None else TensorFlowPrinter(like=symbol.name).doprint(update)
+                ),
+                update_text="" if update is None else sympy.sstr(update),
+            )
+        )
+    grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
     saved = sorted(
-        {s.name for s in analysis.grad_out.free_symbols}
-        | {s.name for _, e in analysis.grad_temps for s in e.free_symbols}
+        (
+            {s.name for out in analysis.grad_outs for s in out.free_symbols}
+            | {s.name for _, e in analysis.grad_temps for s in e.free_symbols}
+        )
+        - grad_only
     )
-    test_printer = TensorFlowPrinter(float64_only=True)
-    plain_forward = _shaped(test_printer, analysis.forward, like=x)
+    test_printer = TensorFlowPrinter(like=first, float64_only=True)
+    plain_forward = _shaped(test_printer, analysis.forward, like=first)
+    n_inputs = len(spec.inputs)
     return LayerPlan(
         name=name,
         class_name=class_name_for(name),
         expression=analysis.parsed.text,
-        command=f"scaffold new-layer {shlex.quote(analysis.parsed.text)} --name {name}",
-        input=x,
+        command=_command(analysis, name),
+        inputs=tuple(variables[:n_inputs]),
+        weights=tuple(variables[n_inputs:]),
         output=names["y"],
         upstream=upstream.name,
         grad_function=names["grad"],
         forward_text=sympy.sstr(analysis.forward),
-        derivative_text=sympy.sstr(analysis.derivative),
         forward_latex=sympy.latex(analysis.forward),
-        derivative_latex=sympy.latex(analysis.derivative),
         forward_lines=forward_lines,
-        forward_return=forward_return,
+        forward_return=_shaped(printer, analysis.forward_out, like=first),
         grad_lines=grad_lines,
-        grad_return=grad_return,
-        saved=tuple(n for n in saved if n != upstream.name),
+        saved=tuple(saved),
         plain_forward=plain_forward,
+        notes=analysis.notes,
+        smooth=analysis.smooth,
         uses_math=printer.uses_math,
         test_uses_math=test_printer.uses_math,
         helpers=tuple(sorted(printer.helpers)),
-        points=tuple(repr(p) for p in refs.points),
+        points=tuple(tuple(repr(p[i]) for p in refs.points) for i in range(n_inputs)),
         forward_reference=tuple(repr(v) for v in refs.forward),
-        derivative_reference=tuple(repr(v) for v in refs.derivative),
+        grid_points=tuple(tuple(repr(p[i]) for p in refs.grid_points) for i in range(n_inputs)),
+        grid_forward=tuple(repr(v) for v in refs.grid_forward),
     )
+
+
+def _command(analysis: Analysis, name: str) -> str:
+    """The command that regenerates this layer, options normalised."""
+    spec = analysis.spec
+    parts = ["scaffold", "new-layer", shlex.quote(analysis.parsed.text), "--name", name]
+    if len(spec.inputs) > 1:
+        parts += ["--inputs", ",".join(s.name for s in spec.inputs)]
+    for weight in spec.weights:
+        option = "--param" if weight.trainable else "--state"
+        parts += [option, f"{weight.symbol.name}={_literal(weight.default)}"]
+        if weight.shape != "scalar":
+            parts += ["--param-shape", f"{weight.symbol.name}={weight.shape}"]
+    for symbol, parsed in spec.surrogates:
+        parts += ["--grad", shlex.quote(f"{symbol.name}={parsed.text}")]
+    for symbol, parsed in spec.updates:
+        parts += ["--update", shlex.quote(f"{symbol.name}={parsed.text}")]
+    return " ".join(parts)
+
+
+def _literal(value: sympy.Expr) -> str:
+    """A Python float literal for an exact number: 1/4 -> '0.25'."""
+    return repr(float(value))
+
+
+def _update_code(update: sympy.Expr, weight: str) -> str:
+    """Code for a weight update inside ``Layer.call``, where weight ``w`` is ``self.w``."""
+    attributes = {s: sympy.Symbol(f"self.{s.name}", real=True) for s in update.free_symbols}
+    return TensorFlowPrinter(like=f"self.{weight}").doprint(update.xreplace(attributes))
 
 
 def _assignment(printer: TensorFlowPrinter, symbol: sympy.Symbol, expr: sympy.Expr) -> Assignment:

@@ -22,6 +22,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
 from .errors import UnsupportedError
+from .functions import Round
 
 #: SymPy function -> TensorFlow function taking one tensor.
 TF_FUNCTIONS: dict[type, str] = {
@@ -44,7 +45,12 @@ TF_FUNCTIONS: dict[type, str] = {
     sympy.loggamma: "tf.math.lgamma",
     sympy.Abs: "tf.math.abs",
     sympy.sign: "tf.math.sign",
+    sympy.floor: "tf.math.floor",
+    sympy.ceiling: "tf.math.ceil",
+    Round: "tf.math.round",
 }
+_RELATIONS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
+_EQUALITY = {"==": "tf.math.equal", "!=": "tf.math.not_equal"}
 
 #: No float16/bfloat16 kernel in TensorFlow (2.21, CPU): computed in float32 and cast back.
 NEEDS_FLOAT32 = frozenset({sympy.loggamma})
@@ -63,7 +69,7 @@ _number_printer = PythonCodePrinter({"fully_qualified_modules": True})
 def supported_functions() -> list[str]:
     """Names of the SymPy functions the printer can translate, for error messages."""
     names = {f.__name__ for f in TF_FUNCTIONS} | {f.__name__ for f in REWRITES}
-    return sorted(names | {"polygamma", "sqrt", "Pow"})
+    return sorted(names | {"polygamma", "sqrt", "Pow", "Max", "Min", "Heaviside", "Piecewise"})
 
 
 def to_printable(expr: sympy.Expr) -> sympy.Expr:
@@ -76,9 +82,12 @@ def to_printable(expr: sympy.Expr) -> sympy.Expr:
 class TensorFlowPrinter(StrPrinter):
     """Prints SymPy expressions as TensorFlow code; records the helpers the code needs."""
 
-    def __init__(self, *, float64_only: bool = False) -> None:
+    def __init__(self, *, like: str, float64_only: bool = False) -> None:
         super().__init__({"order": "none"})
-        # float64_only: code for float64 tests, which needs no float16/bfloat16 workarounds.
+        # like: a tensor in scope wherever the code runs (the first input), which gives constant
+        # branches of a conditional their dtype. float64_only: code for the generated tests,
+        # which needs no float16/bfloat16 workarounds and no helpers.
+        self.like = like
         self.float64_only = float64_only
         self.uses_math = False
         self.helpers: set[str] = set()
@@ -97,13 +106,14 @@ class TensorFlowPrinter(StrPrinter):
         """A number that is not rational: Python's math module, or a float literal."""
         if not expr.is_real:
             raise UnsupportedError(f"the constant {expr} is not a real number")
+        value = self._float_literal(expr)  # refuses constants beyond float range
         code = _number_printer.doprint(expr)
         try:
             tree = ast.parse(code, mode="eval").body
         except SyntaxError:
             tree = None
-        if tree is None or not _only_math_names(tree):
-            return self._float_literal(expr)
+        if tree is None or not _only_math_names(tree) or _overflows(code):
+            return value
         self.uses_math = True
         atomic = isinstance(tree, (ast.Call, ast.Attribute, ast.Name, ast.Constant))
         return code if atomic else f"({code})"
@@ -140,7 +150,8 @@ class TensorFlowPrinter(StrPrinter):
 
     # Functions -----------------------------------------------------------------------------
     def _print_Function(self, expr: sympy.Function) -> str:
-        name = TF_FUNCTIONS.get(expr.func)
+        # Through the class hierarchy: scaffold's Floor prints as SymPy's floor.
+        name = next((TF_FUNCTIONS[c] for c in type(expr).__mro__ if c in TF_FUNCTIONS), None)
         if name is None:
             raise UnsupportedError(
                 f"scaffold cannot translate {type(expr).__name__}() to TensorFlow"
@@ -169,6 +180,66 @@ class TensorFlowPrinter(StrPrinter):
         self.helpers.add("in_float32")
         return f"_in_float32({function}, {arg})"
 
+    # Non-smooth functions and conditionals ---------------------------------------------------
+    def _print_Max(self, expr: sympy.Max) -> str:
+        return self._nested("tf.math.maximum", expr.args)
+
+    def _print_Min(self, expr: sympy.Min) -> str:
+        return self._nested("tf.math.minimum", expr.args)
+
+    def _nested(self, function: str, args: tuple[sympy.Expr, ...]) -> str:
+        code = self._print(args[0])
+        for arg in args[1:]:
+            code = f"{function}({code}, {self._print(arg)})"
+        return code
+
+    def _print_Heaviside(self, expr: sympy.Heaviside) -> str:
+        arg, at_zero = expr.args
+        if self.float64_only:
+            u = self._print(arg)
+            ones = f"tf.ones_like({u})"
+            return (
+                f"tf.where({u} > 0, {ones}, tf.where({u} < 0, 0 * {ones},"
+                f" {self._print(at_zero)} * {ones}))"
+            )
+        self.helpers.add("heaviside")
+        return f"_heaviside({self._print(arg)}, {self._print(at_zero)})"
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        # Elementwise tf.where, never tf.cond (which needs a scalar condition). A constant branch
+        # is given the shape and dtype of a tensor in the expression.
+        code = self._branch(expr.args[-1].expr)
+        for value, condition in reversed(expr.args[:-1]):
+            code = f"tf.where({self._print(condition)}, {self._branch(value)}, {code})"
+        return code
+
+    def _branch(self, value: sympy.Expr) -> str:
+        if value.free_symbols:
+            return self._print(value)
+        if value == 0:
+            return f"tf.zeros_like({self.like})"
+        if value == 1:
+            return f"tf.ones_like({self.like})"
+        return f"tf.ones_like({self.like}) * {self.parenthesize(value, PRECEDENCE['Mul'])}"
+
+    def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
+        lhs, rhs = self._print(expr.lhs), self._print(expr.rhs)
+        if expr.rel_op in _EQUALITY:
+            return f"{_EQUALITY[expr.rel_op]}({lhs}, {rhs})"
+        prec = PRECEDENCE["Relational"]
+        lhs = self.parenthesize(expr.lhs, prec)
+        rhs = self.parenthesize(expr.rhs, prec)
+        return f"{lhs} {_RELATIONS[expr.rel_op]} {rhs}"
+
+    def _print_And(self, expr: sympy.And) -> str:
+        return self._nested("tf.math.logical_and", tuple(sorted(expr.args, key=str)))
+
+    def _print_Or(self, expr: sympy.Or) -> str:
+        return self._nested("tf.math.logical_or", tuple(sorted(expr.args, key=str)))
+
+    def _print_Not(self, expr: sympy.Not) -> str:
+        return f"tf.math.logical_not({self._print(expr.args[0])})"
+
     def _print_Derivative(self, expr: sympy.Derivative) -> str:
         raise UnsupportedError(f"SymPy left the derivative {expr} unevaluated")
 
@@ -186,6 +257,18 @@ class TensorFlowPrinter(StrPrinter):
 # Every table entry and the generic function path share one method.
 for _func in TF_FUNCTIONS:
     setattr(TensorFlowPrinter, f"_print_{_func.__name__}", TensorFlowPrinter._print_Function)
+
+
+def _overflows(code: str) -> bool:
+    """True when Python's math module cannot evaluate ``code`` (math.exp(800) overflows).
+
+    ``code`` is our own printing of a SymPy number with only ``math`` names, never user text.
+    """
+    try:
+        eval(compile(code, "<constant>", "eval"), {"__builtins__": {}, "math": math})
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return True
+    return False
 
 
 def _only_math_names(tree: ast.AST) -> bool:

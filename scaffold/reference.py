@@ -1,9 +1,10 @@
 """Test points inside the function's domain, and high-precision reference values there.
 
-Takes an ``Analysis``; gives ``References``: points where f and f' are finite and real (also a
-little to either side, so no point sits next to a pole or branch point), with f(p) and f'(p)
-evaluated by mpmath at 40 digits. The points are dyadic fractions, exact in float16 and bfloat16
-too, so every dtype is tested at the same inputs as the reference.
+Takes an ``Analysis``; gives ``References``: points where f and every backward expression are
+finite and real, also a little to either side (so no point sits next to a pole or branch point),
+and away from kinks and jumps; with f and the backward expressions evaluated by mpmath at 40
+digits. Weights are held at their default values. The points are dyadic fractions, exact in
+float16 and bfloat16 too, so every dtype is tested at the same inputs as the reference.
 
 A numeric filter, not ``continuous_domain``: that raises for erf, Max and friends and is wrong for
 log(sin(x)); evaluating the expression itself is never wrong about where it is real.
@@ -17,12 +18,14 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
-from .analyze import Analysis
+from .analyze import Analysis, kink_functions
 from .errors import DomainError
+from .functions import MPMATH_NAMESPACE
 
 DIGITS = 40
-#: Candidate points, in order of preference: away from 0, ±1 and integers (where values such as
-#: log(1) = 0 make relative errors meaningless), spread over both signs and a few scales.
+#: Candidate values, in order of preference: away from 0, ±1 and integers (where values such as
+#: log(1) = 0 make relative errors meaningless), spread over both signs and a few scales. Input
+#: number i of a point takes the candidate ``(j + 3 i) mod n``, so inputs differ within a point.
 CANDIDATES = (
     "0.375", "-0.625", "1.375", "-1.875", "2.625", "-2.375", "0.8125", "-0.3125",
     "3.25", "-3.75", "0.0625", "1.0625", "-1.0625", "4.5", "6.25", "9.5", "12.75",
@@ -30,58 +33,123 @@ CANDIDATES = (
 MAX_POINTS = 8
 MIN_POINTS = 3
 MAX_MAGNITUDE = 1e4  # keeps float16 (max 65504) meaningful for f and f'
-NEIGHBOUR = sympy.Rational(1, 64)
+NEIGHBOUR = mpmath.mpf(1) / 64
+
+
+#: Where the generated test checks that outputs and gradients are finite: a grid through 0 and
+#: the integers, where kinks and unselected branches (log(x) at x <= 0) typically sit.
+FINITE_GRID = tuple(sympy.Rational(k, 4) for k in range(-16, 17))
+MAX_FINITE = 1e30  # representable in float32 with room to spare
 
 
 @dataclass(frozen=True)
 class References:
-    """Test points and the reference f and f' there, as Python floats (float64-exact inputs)."""
+    """Test points (one tuple per input) and reference values there, as Python floats.
 
-    points: tuple[float, ...]
+    ``gradients[i]`` holds the backward expression for ``spec.variables[i]`` at each point (the
+    partial derivative, or the surrogate), before any sum over a weight's broadcast.
+    """
+
+    points: tuple[tuple[float, ...], ...]
     forward: tuple[float, ...]
-    derivative: tuple[float, ...]
+    gradients: tuple[tuple[float, ...], ...]
+    grid_points: tuple[tuple[float, ...], ...]  # kinks included; f and gradients finite
+    grid_forward: tuple[float, ...]
+    grid_gradients: tuple[tuple[float, ...], ...]
+
+    @property
+    def derivative(self) -> tuple[float, ...]:
+        """Backward values for the first input."""
+        return self.gradients[0]
 
 
 def references(analysis: Analysis) -> References:
-    """Choose test points in the domain and evaluate f and f' there with mpmath."""
-    x = analysis.input
-    funcs = [
-        sympy.lambdify(x, expr, modules="mpmath")
-        for expr in (analysis.forward, analysis.derivative)
+    """Choose test points in the domain and evaluate f and the gradients with mpmath."""
+    spec = analysis.spec
+    arguments = list(spec.variables)
+    modules = [MPMATH_NAMESPACE, "mpmath"]
+    values_at = [
+        sympy.lambdify(arguments, expr, modules=modules)
+        for expr in (analysis.forward, *analysis.gradients)
     ]
-    points, values = [], []
+    kinks = [
+        sympy.lambdify(arguments, kink, modules=modules)
+        for kink in kink_functions(analysis.forward)
+    ]
+    n_inputs = len(spec.inputs)
+    weights = [mpmath.mpf(sympy.Float(w.default, DIGITS)) for w in spec.weights]
+    points: list[tuple[str, ...]] = []
+    values: list[tuple[float, ...]] = []
     with mpmath.workdps(DIGITS):
-        for text in CANDIDATES:
-            p = mpmath.mpf(text)
-            here = _finite_values(funcs, p)
-            if here is None:
+        for j in range(len(CANDIDATES)):
+            point = tuple(CANDIDATES[(j + 3 * i) % len(CANDIDATES)] for i in range(n_inputs))
+            here = [mpmath.mpf(c) for c in point]
+            around = [[c + sign * NEIGHBOUR for c in here] for sign in (-1, 1)]
+            found = _finite_values(values_at, here + weights)
+            if found is None or any(_finite_values(values_at, p + weights) is None for p in around):
                 continue
-            step = mpmath.mpf(NEIGHBOUR.p) / NEIGHBOUR.q
-            if _finite_values(funcs, p - step) is None or _finite_values(funcs, p + step) is None:
+            if not _away_from_kinks(kinks, [here, *around], weights):
                 continue
-            points.append(float(text))
-            values.append(here)
+            points.append(point)
+            values.append(found)
             if len(points) == MAX_POINTS:
                 break
     if len(points) < MIN_POINTS:
         raise DomainError(
             f"found only {len(points)} test point(s) in [-4, 13] where {analysis.forward} and its"
-            f" derivative are finite, real and below {MAX_MAGNITUDE:g} in size",
+            f" gradient are finite, real, away from kinks and below {MAX_MAGNITUDE:g} in size",
             hint="scaffold tests the layer at points where it is defined; shift or scale the input",
         )
     return References(
-        points=tuple(points),
+        points=tuple(tuple(float(c) for c in point) for point in points),
         forward=tuple(v[0] for v in values),
-        derivative=tuple(v[1] for v in values),
+        gradients=tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
+        **_grid(values_at, n_inputs, weights),
     )
 
 
-def _finite_values(funcs, point) -> tuple[float, ...] | None:
-    """The functions' values at ``point`` as floats, or None if any is complex, infinite or huge."""
+def _grid(values_at, n_inputs: int, weights) -> dict:
+    """Grid points (kinks included) where f and every gradient are finite, with the values.
+
+    At a kink the reference gradient follows the conventions ``analyze`` applied (Heaviside(0)
+    = 0), so the generated test checks them too.
+    """
+    points, values = [], []
+    with mpmath.workdps(DIGITS):
+        for j in range(len(FINITE_GRID)):
+            point = [FINITE_GRID[(j + 3 * i) % len(FINITE_GRID)] for i in range(n_inputs)]
+            here = [mpmath.mpf(c.p) / c.q for c in point]
+            found = _finite_values(values_at, here + weights, limit=MAX_FINITE)
+            if found is not None:
+                points.append(tuple(float(c) for c in point))
+                values.append(found)
+    return {
+        "grid_points": tuple(points),
+        "grid_forward": tuple(v[0] for v in values),
+        "grid_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
+    }
+
+
+def _away_from_kinks(kinks, positions, weights) -> bool:
+    """True when no kink function changes sign, or vanishes, across the point's neighbourhood."""
+    for kink in kinks:
+        signs = set()
+        for position in positions:
+            value = kink(*position, *weights)
+            if not isinstance(value, (mpmath.mpf, int, float)) or value == 0:
+                return False
+            signs.add(value > 0)
+        if len(signs) > 1:
+            return False
+    return True
+
+
+def _finite_values(funcs, arguments, limit=MAX_MAGNITUDE) -> tuple[float, ...] | None:
+    """The functions' values as floats, or None if any is complex, infinite or huge."""
     out = []
     for func in funcs:
         try:
-            value = func(point)
+            value = func(*arguments)
         except (ValueError, ZeroDivisionError, ArithmeticError, TypeError):
             return None
         if isinstance(value, (int, float)):
@@ -93,7 +161,7 @@ def _finite_values(funcs, point) -> tuple[float, ...] | None:
         if not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value):
             return None
         as_float = float(value)
-        if not math.isfinite(as_float) or abs(as_float) > MAX_MAGNITUDE:
+        if not math.isfinite(as_float) or abs(as_float) > limit:
             return None
         out.append(as_float)
     return tuple(out)

@@ -36,7 +36,9 @@ def environment() -> jinja2.Environment:
 def render(template_name: str, plan: LayerPlan) -> str:
     """Render one template with the plan's fields (and its properties) as variables."""
     context = {field.name: getattr(plan, field.name) for field in dataclasses.fields(plan)}
-    context.update(module_file=plan.module_file, test_file=plan.test_file)
+    for name, member in vars(type(plan)).items():
+        if isinstance(member, property):
+            context[name] = getattr(plan, name)
     try:
         return environment().get_template(template_name).render(context)
     except jinja2.TemplateError as err:

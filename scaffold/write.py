@@ -139,7 +139,8 @@ def _check_folder(out: Path) -> None:
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as handle:  # compare bytes as written
+            return handle.read()
     except FileNotFoundError:
         return None
     except (UnicodeDecodeError, OSError):

@@ -3,37 +3,50 @@
 from __future__ import annotations
 
 import math
+import re
 
 import mpmath
 import pytest
 import sympy
 
-from scaffold.analyze import analyze
-from scaffold.errors import DerivativeError, DomainError, InvalidNameError
+from scaffold.analyze import DIRAC_NOTE, HEAVISIDE_NOTE, analyze
+from scaffold.errors import DerivativeError, DomainError, InputError, InvalidNameError
 from scaffold.parse import ParsedExpression, parse
-from scaffold.plan import check_name, class_name_for, default_name, internal_names
+from scaffold.plan import (
+    check_name,
+    check_weight_names,
+    class_name_for,
+    default_name,
+    internal_names,
+)
 from scaffold.reference import references
+from scaffold.spec import LayerSpec, build_spec
 
 x = sympy.Symbol("x", real=True)
+a = sympy.Symbol("a", real=True)
+
+
+def analysis_of(text: str, **options):
+    parsed = parse(text)
+    return analyze(parsed, build_spec(parsed, **options))
 
 
 def test_derivative_is_sympys():
-    analysis = analyze(parse("x*sin(x**2)"))
+    analysis = analysis_of("x*sin(x**2)")
     assert sympy.simplify(analysis.derivative - sympy.diff(x * sympy.sin(x**2), x)) == 0
 
 
 def test_shared_subexpressions_are_computed_in_the_forward_pass():
-    analysis = analyze(parse("sin(x)**2"))
+    analysis = analysis_of("sin(x)**2")
     # sin(x) is needed by f and f': computed once, in the forward pass.
     assert [e for _, e in analysis.forward_temps] == [sympy.sin(x)]
     assert analysis.grad_temps == ()
     temp = analysis.forward_temps[0][0]
-    assert temp in analysis.grad_out.free_symbols
+    assert temp in analysis.grad_outs[0].free_symbols
 
 
 def test_temporaries_avoid_the_expressions_own_names():
-    parsed = parse("sin(t0)**2 + t0")
-    analysis = analyze(parsed)
+    analysis = analysis_of("sin(t0)**2 + t0")
     names = {s.name for s, _ in analysis.forward_temps + analysis.grad_temps}
     assert "t0" not in names and names
 
@@ -41,23 +54,24 @@ def test_temporaries_avoid_the_expressions_own_names():
 def test_an_unevaluated_derivative_is_an_error():
     f = sympy.Function("f")(x)
     with pytest.raises(DerivativeError, match="closed form"):
-        analyze(ParsedExpression(text="f(x)", expr=f, symbols=(x,)))
+        parsed = ParsedExpression(text="f(x)", expr=f, symbols=(x,))
+        analyze(parsed, LayerSpec(inputs=(x,), weights=()))
 
 
 def test_points_lie_in_the_domain_and_references_are_exact():
-    refs = references(analyze(parse("log(x)")))
-    assert len(refs.points) >= 3 and all(p > 0 for p in refs.points)
-    for p, f, df in zip(refs.points, refs.forward, refs.derivative, strict=True):
+    refs = references(analysis_of("log(x)"))
+    assert len(refs.points) >= 3 and all(p > 0 for (p,) in refs.points)
+    for (p,), f, df in zip(refs.points, refs.forward, refs.derivative, strict=True):
         assert f == float(mpmath.log(p)) and math.isclose(df, 1 / p, rel_tol=1e-15)
-    refs = references(analyze(parse("asin(x)")))
-    assert all(-1 < p < 1 for p in refs.points)
-    refs = references(analyze(parse("log(sin(x))")))
-    assert all(math.sin(p) > 0 for p in refs.points)
+    refs = references(analysis_of("asin(x)"))
+    assert all(-1 < p < 1 for (p,) in refs.points)
+    refs = references(analysis_of("log(sin(x))"))
+    assert all(math.sin(p) > 0 for (p,) in refs.points)
 
 
 def test_no_domain_is_a_clear_error():
     with pytest.raises(DomainError, match="test point"):
-        references(analyze(parse("sqrt(-1 - x**2)")))
+        references(analysis_of("sqrt(-1 - x**2)"))
 
 
 @pytest.mark.parametrize(
@@ -82,3 +96,74 @@ def test_internal_names_step_aside_for_user_symbols():
     chosen = internal_names("op", {"y", "dy", "grad"})
     assert chosen == {"y": "y_1", "dy": "dy_1", "grad": "grad_1"}
     assert class_name_for("my_activation") == "MyActivation"
+
+
+def test_kinks_follow_tensorflow_conventions():
+    relu = analysis_of("Max(x, 0)")
+    assert relu.derivative == sympy.Heaviside(x, 0)
+    assert relu.derivative.subs(x, 0) == 0  # relu'(0) = 0, not SymPy's 1/2
+    assert HEAVISIDE_NOTE in relu.notes
+    step = analysis_of("x*sign(x)")
+    assert not step.derivative.has(sympy.DiracDelta)
+    assert DIRAC_NOTE in step.notes
+    assert analysis_of("floor(x) + x").derivative == 1
+
+
+def test_parameters_and_inputs_are_differentiated_in_order():
+    prelu = analysis_of("Max(x, a*x)", params=("a=0.25",))
+    assert prelu.spec.variables == (x, a)
+    assert prelu.gradients[1] == sympy.diff(sympy.Max(x, a * x), a).replace(
+        sympy.Heaviside, lambda u, *h: sympy.Heaviside(u, 0)
+    )
+    two = analysis_of("x*sin(y)", inputs="y,x")
+    assert [s.name for s in two.spec.inputs] == ["y", "x"]
+
+
+def test_surrogate_replaces_only_its_variable():
+    spike = analysis_of("Heaviside(x)", grads=("1/(1+(pi*x)**2)",))
+    assert spike.surrogate == (True,)
+    assert spike.derivative == 1 / (1 + (sympy.pi * x) ** 2)
+    assert not spike.smooth
+
+
+def test_points_avoid_kinks_and_references_follow_weights():
+    refs = references(analysis_of("Max(x, a*x)", params=("a=0.25",)))
+    for (point,), value, dx, da in zip(
+        refs.points, refs.forward, refs.gradients[0], refs.gradients[1], strict=True
+    ):
+        assert abs(point) > 1 / 64
+        assert value == max(point, 0.25 * point)
+        assert dx == (1 if point > 0 else 0.25)
+        assert da == (0 if point > 0 else point)
+    rounded = references(analysis_of("round(x)", grads=("1",)))
+    assert all(abs(p - round(p)) != 0.5 for (p,) in rounded.points)
+    safe = references(analysis_of("Piecewise((log(x), x > 0), (0, True))"))
+    assert (0.0,) in safe.grid_points and (-1.0,) in safe.grid_points
+    assert safe.grid_gradients[0][safe.grid_points.index((0.0,))] == 0  # not 1/x
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        ("x*y", {"params": ("z=1",)}, "no symbol 'z'"),
+        ("x*a", {"params": ("a=1",), "inputs": "x,a"}, "both an input"),
+        ("Heaviside(x)", {"grads": ("1/(1+q)",)}, "unknown symbol(s) q"),
+        ("x*s", {"params": ("s=0",), "updates": ("t=s+1",)}, "not a declared weight"),
+        ("x*s", {"params": ("s=0",), "updates": ("s=s+x",)}, "only weights"),
+        ("x*a", {"params": ("a=x",)}, "real number"),
+        ("x*a", {"params": ("a",)}, "NAME=VALUE"),
+        ("x*a", {"params": ("a=1", "a=2")}, "given twice"),
+        ("x*y", {"grads": ("1",)}, "exactly one input"),
+        ("x*y", {"inputs": "x"}, "neither inputs nor weights"),
+        ("x*a", {"params": ("a=1",), "param_shapes": ("a=matrix",)}, "scalar"),
+    ],
+)
+def test_bad_options_are_clear_errors(text, options, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        build_spec(parse(text), **options)
+
+
+def test_weights_may_not_shadow_layer_attributes():
+    with pytest.raises(InvalidNameError, match="Keras Layer attribute"):
+        check_weight_names(["name"])
+    check_weight_names(["alpha", "s"])

@@ -23,7 +23,7 @@ def invoke(*args: str):
 def test_new_layer_writes_module_and_test(tmp_path):
     result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert "f'(x) = cos(x)" in result.output
+    assert "df/dx = cos(x)" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sine.py", "test_sine.py"]
     module = (tmp_path / "sine.py").read_text()
     assert "@tf.custom_gradient\ndef sine(x):" in module
@@ -93,8 +93,14 @@ def test_code_injection_is_refused_runs_nothing_writes_nothing(tmp_path):
         (("new-layer", "sin(x)", "--name", "random"), "shadow"),
         (("new-layer", "sin(x)", "--name", "test_sin"), "pytest"),
         (("new-layer", "sin(x)", "--name", "x"), "variable of the expression"),
-        (("new-layer", "x*y"), "2 variables"),
+        (("new-layer", "x*y", "--inputs", "x"), "neither inputs nor weights"),
         (("new-layer", "e**x"), "Euler"),
+        (("new-layer", "x*y", "--param", "z=1"), "no symbol 'z'"),
+        (("new-layer", "x*a", "--param", "a=1", "--inputs", "x,a"), "both an input"),
+        (("new-layer", "Heaviside(x)", "--grad", "1/(1+q)"), "unknown symbol(s) q"),
+        (("new-layer", "x*s", "--param", "s=0", "--update", "t=s+1"), "not a declared weight"),
+        (("new-layer", "Piecewise((x, x > 0))"), "needs a default"),
+        (("new-layer", "x*name", "--param", "name=1"), "Keras Layer attribute"),
         (("new-layer", "Derivative(x)"), "unknown function"),
         (("new-layer", "2 + 3"), "no input variable"),
     ],

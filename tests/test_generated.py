@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scaffold.api import generate, render_layer
+from scaffold.api import Options, generate, render_layer
 from scaffold.examples import EXAMPLES, differences
 from scaffold.validate import validate
 
@@ -33,6 +33,8 @@ LAYERS = {
     "arctangent": "atan(x)",
     "comp_error": "erfc(x)",
     "log_gamma": "loggamma(x)",
+    # Symbols named like the generated code's own variables: renamed there, still correct.
+    "renamed": "grad*sin(dy) + y",
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
 TEST_IMPORTS = RUNTIME_IMPORTS | {"contextlib", "os", "numpy", "pytest"}
@@ -147,13 +149,16 @@ def test_generated_tests_pass_for_every_required_function(generated, tmp_path):
 
 @pytest.mark.slow
 def test_generated_tests_catch_wrong_gradients(tmp_path):
-    """Mutants of a correct layer: a 0.1 % wrong gradient, and one that ignores dy."""
+    """Mutants of correct layers: a 0.1 % wrong gradient, one that ignores dy, and a
+    parameter gradient not summed to the parameter's shape (TensorFlow accepts it silently)."""
     mutants = {
-        "mutant_scaled": ("dy * tf.math.cos(x)", "dy * 1.001 * tf.math.cos(x)"),
-        "mutant_upstream": ("dy * tf.math.cos(x)", "tf.math.cos(x)"),
+        "mutant_scaled": ("sin(x)", "dy * tf.math.cos(x)", "dy * 1.001 * tf.math.cos(x)"),
+        "mutant_upstream": ("sin(x)", "dy * tf.math.cos(x)", "tf.math.cos(x)"),
+        "mutant_unsummed": ("a*sin(x)", "_sum_to_shape(dy * t0, a)", "dy * t0"),
     }
-    for name, (good, bad) in mutants.items():
-        generate("sin(x)", name=name, out=tmp_path / name)
+    for name, (expression, good, bad) in mutants.items():
+        options = Options(params=("a=1.5",)) if "a" in expression else None
+        generate(expression, name=name, out=tmp_path / name, options=options)
         module = tmp_path / name / f"{name}.py"
         source = module.read_text()
         assert good in source

@@ -1,0 +1,229 @@
+"""The user's request beyond the formula: inputs, parameters, state, surrogates, updates.
+
+``build_spec`` takes the parsed forward expression and the option strings (``--inputs x,y``,
+``--param a=0.25``, ``--state n=0``, ``--param-shape a=channel``, ``--grad "1"`` or
+``--grad x=...``, ``--update "s=s+1"``) and gives a checked ``LayerSpec``. Every value and
+expression goes through the same safe parser as the formula.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import ExpressionError, InputError
+from .parse import ParsedExpression, parse
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+SHAPES = ("scalar", "channel")
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A layer weight: a trainable parameter or non-trainable state."""
+
+    symbol: sympy.Symbol
+    default: sympy.Expr  # an exact number
+    trainable: bool
+    shape: str = "scalar"  # scalar | channel (one value per last-axis channel)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Inputs in call order, weights in declaration order, surrogates and updates by symbol."""
+
+    inputs: tuple[sympy.Symbol, ...]
+    weights: tuple[Weight, ...]
+    surrogates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
+    updates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
+
+    @property
+    def variables(self) -> tuple[sympy.Symbol, ...]:
+        """Arguments of the generated function: inputs first, then weights."""
+        return self.inputs + tuple(w.symbol for w in self.weights)
+
+
+def build_spec(
+    parsed: ParsedExpression,
+    *,
+    inputs: str | None = None,
+    params: tuple[str, ...] = (),
+    states: tuple[str, ...] = (),
+    param_shapes: tuple[str, ...] = (),
+    grads: tuple[str, ...] = (),
+    updates: tuple[str, ...] = (),
+) -> LayerSpec:
+    """Check the options against the expression and each other; raise ``InputError``."""
+    free = {s.name: s for s in parsed.symbols}
+    weights = [_weight(text, "--param", free, trainable=True) for text in params]
+    weights += [_weight(text, "--state", free, trainable=False) for text in states]
+    weight_names = [w.symbol.name for w in weights]
+    _no_duplicates(weight_names, "--param/--state")
+    weights = _apply_shapes(weights, param_shapes)
+    input_symbols = _inputs(inputs, free, set(weight_names), parsed)
+    variables = {s.name: s for s in (*input_symbols, *(w.symbol for w in weights))}
+    surrogates = _surrogates(grads, input_symbols, variables)
+    update_pairs = _updates(updates, weights, variables)
+    return LayerSpec(
+        inputs=input_symbols,
+        weights=tuple(weights),
+        surrogates=surrogates,
+        updates=update_pairs,
+    )
+
+
+def _split(text: str, option: str, example: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not value or not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name):
+        raise InputError(f"{option} {text!r} must look like NAME=VALUE", hint=f"e.g. {example}")
+    return name, value
+
+
+def _weight(text: str, option: str, free: dict, *, trainable: bool) -> Weight:
+    name, value_text = _split(text, option, f"{option} a=0.25")
+    if name not in free:
+        raise InputError(
+            f"{option} {name}: the expression has no symbol '{name}'",
+            hint=f"symbols in the expression: {', '.join(sorted(free)) or 'none'}",
+        )
+    value = _number(value_text, option, name)
+    return Weight(symbol=free[name], default=value, trainable=trainable)
+
+
+def _number(text: str, option: str, name: str) -> sympy.Expr:
+    try:
+        value = parse(text).expr
+    except ExpressionError as err:
+        raise InputError(f"{option} {name}={text}: {err.message}", hint=err.hint) from None
+    if value.free_symbols or not value.is_real or not value.is_finite:
+        raise InputError(f"{option} {name}={text}: the value must be a real number")
+    return value
+
+
+def _apply_shapes(weights: list[Weight], param_shapes: tuple[str, ...]) -> list[Weight]:
+    shapes = {}
+    for text in param_shapes:
+        name, shape = _split(text, "--param-shape", "--param-shape a=channel")
+        if shape not in SHAPES:
+            raise InputError(f"--param-shape {name}={shape}: the shape is one of {SHAPES}")
+        if name not in {w.symbol.name for w in weights}:
+            raise InputError(f"--param-shape {name}: declare it first with --param {name}=VALUE")
+        shapes[name] = shape
+    return [
+        Weight(w.symbol, w.default, w.trainable, shapes.get(w.symbol.name, w.shape))
+        for w in weights
+    ]
+
+
+def _inputs(
+    text: str | None, free: dict, weight_names: set[str], parsed: ParsedExpression
+) -> tuple[sympy.Symbol, ...]:
+    if text is None:
+        names = sorted(set(free) - weight_names)
+        if "e" in names:
+            raise InputError(
+                "'e' is a variable here, not Euler's number",
+                hint="for Euler's number write E or exp(x); to make e an input, pass --inputs",
+            )
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        _no_duplicates(names, "--inputs")
+        for name in names:
+            if not _IDENTIFIER.fullmatch(name):
+                raise InputError(f"--inputs: {name!r} is not a variable name")
+            if name in weight_names:
+                raise InputError(
+                    f"'{name}' is both an input (--inputs) and a weight (--param/--state)",
+                    hint="a symbol is either an input of the layer or one of its weights",
+                )
+        unlisted = sorted(set(free) - weight_names - set(names))
+        if unlisted:
+            raise InputError(
+                f"symbol(s) {', '.join(unlisted)} are neither inputs nor weights",
+                hint="list them in --inputs, or declare them with --param NAME=VALUE",
+            )
+    if not names:
+        raise ExpressionError(
+            "the expression has no input variable",
+            text=parsed.text,
+            hint="use a variable, e.g. 'sin(x)'",
+        )
+    # An input the formula does not use is allowed (its gradient is zero).
+    return tuple(free.get(n) or sympy.Symbol(n, real=True) for n in names)
+
+
+def _surrogates(
+    grads: tuple[str, ...], inputs: tuple[sympy.Symbol, ...], variables: dict
+) -> tuple[tuple[sympy.Symbol, ParsedExpression], ...]:
+    result: dict[sympy.Symbol, ParsedExpression] = {}
+    for text in grads:
+        name, sep, expression = text.partition("=")
+        per_variable = sep and _IDENTIFIER.fullmatch(name.strip()) and "=" not in expression[:1]
+        if per_variable:
+            target_name, expression = name.strip(), expression.strip()
+            if target_name not in variables:
+                raise InputError(
+                    f"--grad {target_name}=...: '{target_name}' is not an input or parameter",
+                    hint=f"variables: {', '.join(variables)}",
+                )
+            target = variables[target_name]
+        else:
+            if len(inputs) != 1:
+                raise InputError(
+                    "--grad EXPR needs exactly one input; with several, write --grad NAME=EXPR"
+                )
+            target, expression = inputs[0], text
+        if target in result:
+            raise InputError(f"--grad for '{target.name}' is given twice")
+        try:
+            parsed = parse(expression)
+        except ExpressionError as err:
+            raise InputError(f"--grad: {err}", hint=err.hint) from None
+        unknown = sorted(s.name for s in parsed.symbols if s.name not in variables)
+        if unknown:
+            raise InputError(
+                f"--grad {expression!r} uses unknown symbol(s) {', '.join(unknown)}",
+                hint=f"a surrogate gradient may use only {', '.join(variables)}",
+            )
+        result[target] = parsed
+    return tuple(result.items())
+
+
+def _updates(
+    updates: tuple[str, ...], weights: list[Weight], variables: dict
+) -> tuple[tuple[sympy.Symbol, ParsedExpression], ...]:
+    result: dict[sympy.Symbol, ParsedExpression] = {}
+    by_name = {w.symbol.name: w.symbol for w in weights}
+    for text in updates:
+        name, expression = _split(text, "--update", "--update s=s+1")
+        if name not in by_name:
+            raise InputError(
+                f"--update {name}=...: '{name}' is not a declared weight",
+                hint=f"declare it with --param {name}=VALUE or --state {name}=VALUE",
+            )
+        if by_name[name] in result:
+            raise InputError(f"--update for '{name}' is given twice")
+        try:
+            parsed = parse(expression)
+        except ExpressionError as err:
+            raise InputError(f"--update {name}: {err}", hint=err.hint) from None
+        unknown = sorted(s.name for s in parsed.symbols if s.name not in by_name)
+        if unknown:
+            raise InputError(
+                f"--update {name}={expression}: may use only weights, not {', '.join(unknown)}",
+                hint="an update runs once per training call, from the layer's weights",
+            )
+        result[by_name[name]] = parsed
+    return tuple(result.items())
+
+
+def _no_duplicates(names: list[str], option: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{option}: '{name}' is given twice")
+        seen.add(name)

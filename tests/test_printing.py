@@ -1,0 +1,236 @@
+"""Unit tests for scaffold.printing: SymPy -> TensorFlow source text (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import ast
+import math
+import types
+
+import pytest
+import sympy
+
+from scaffold import errors
+from scaffold.parse import FUNCTIONS
+from scaffold.printing import TensorFlowPrinter, supported_functions, to_printable
+
+x = sympy.Symbol("x", real=True)
+
+#: Names that exist in TensorFlow 2.x; printed code may use nothing else from ``tf``.
+KNOWN_TF = {
+    *(f"tf.math.{name}" for name in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh")),
+    *(f"tf.math.{name}" for name in ("tanh", "asinh", "acosh", "atanh", "exp", "log", "sqrt")),
+    *(f"tf.math.{name}" for name in ("erf", "erfc", "lgamma", "digamma", "polygamma", "abs")),
+    *(f"tf.math.{name}" for name in ("sign", "floor", "ceil", "round", "maximum", "minimum")),
+    *(f"tf.math.{name}" for name in ("equal", "not_equal", "logical_and", "logical_or")),
+    *("tf.math.logical_not", "tf.where", "tf.zeros_like", "tf.ones_like", "tf.constant"),
+    "tf.float64",
+}
+
+
+def _printer(*, float64_only: bool = False) -> TensorFlowPrinter:
+    # ``like``: the tensor constant branches of a conditional borrow shape and dtype from.
+    return TensorFlowPrinter(like="x", float64_only=float64_only)
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return None if inner is None else f"{inner}.{node.attr}"
+    return None
+
+
+def _check_code(code: str, printer: TensorFlowPrinter, variables: set[str]) -> None:
+    """Printed code compiles, and every name it uses is TensorFlow, math, a helper or a variable."""
+    compile(code, "<test>", "eval")
+    allowed_names = variables | {"tf", "math"} | {f"_{h}" for h in printer.helpers}
+    for node in ast.walk(ast.parse(code, mode="eval")):
+        if isinstance(node, ast.Name):
+            assert node.id in allowed_names, f"unexpected name {node.id!r} in {code}"
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            assert dotted is not None, f"attribute of an expression in {code}"
+            if dotted.startswith("tf."):
+                assert dotted in KNOWN_TF or dotted in ("tf.math",), f"{dotted} in {code}"
+            else:
+                assert dotted.startswith("math.") and hasattr(math, dotted[5:]), code
+
+
+def _applied(name: str) -> sympy.Expr:
+    constructor, arities = FUNCTIONS[name]
+    return constructor(x, *[sympy.Rational(1, 2)] * (min(arities) - 1))
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_user_function_and_its_derivative_print(name):
+    expr = _applied(name)
+    printer = _printer()
+    code = printer.doprint(expr)
+    _check_code(code, printer, {"x"})
+    assert "tf.math." in code or any(f"_{h}(" in code for h in printer.helpers), code
+    # analyze() drops DiracDelta terms (TensorFlow's gradient convention); the printer itself
+    # refuses DiracDelta, see test_unsupported_functions_are_refused_with_the_supported_list.
+    derivative = sympy.diff(expr, x).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    derivative_code = printer.doprint(derivative)
+    _check_code(derivative_code, printer, {"x"})
+
+
+def test_constants_stay_python_numbers():
+    printer = _printer()
+    code = printer.doprint(sympy.sqrt(2) * x)
+    assert "math.sqrt(2)" in code
+    assert "tf.math.sqrt(2" not in code
+    assert printer.uses_math is True
+    derivative = sympy.diff(sympy.erf(x / sympy.sqrt(2)), x)
+    derivative_code = _printer().doprint(derivative)
+    assert "tf.math.sqrt(2" not in derivative_code
+    assert "math.sqrt(2)" in derivative_code or "math.sqrt(math.pi)" in derivative_code
+
+
+def test_rational_only_code_does_not_use_math():
+    printer = _printer()
+    assert printer.doprint(x**3 / 3) == "x**3/3"
+    assert printer.uses_math is False
+    assert printer.helpers == set()
+
+
+@pytest.mark.parametrize(
+    ("func", "base"), [(sympy.sec, sympy.cos), (sympy.csc, sympy.sin), (sympy.cot, sympy.tan)]
+)
+def test_reciprocal_trigonometric_functions_are_rewritten(func, base):
+    code = _printer().doprint(func(x))
+    assert f"tf.math.{base.__name__}(x)" in code
+    assert func.__name__ not in code
+    assert to_printable(func(x)) == 1 / base(x)
+    assert _evaluate(code, 0.7) == pytest.approx(1 / getattr(math, base.__name__)(0.7))
+
+
+def test_loggamma_is_computed_in_float32_unless_float64_only():
+    printer = _printer()
+    assert printer.doprint(sympy.loggamma(x)) == "_in_float32(tf.math.lgamma, x)"
+    assert printer.helpers == {"in_float32"}
+    plain = _printer(float64_only=True)
+    assert plain.doprint(sympy.loggamma(x)) == "tf.math.lgamma(x)"
+    assert plain.helpers == set()
+
+
+def test_loggamma_derivatives_print_digamma_then_polygamma():
+    first = _printer()
+    assert first.doprint(sympy.diff(sympy.loggamma(x), x)) == "_in_float32(tf.math.digamma, x)"
+    second = _printer()
+    assert second.doprint(sympy.diff(sympy.loggamma(x), x, 2)) == "_polygamma(1, x)"
+    assert second.helpers == {"polygamma", "in_float32"}
+    plain = _printer(float64_only=True)
+    assert plain.doprint(sympy.polygamma(1, x)) == (
+        "tf.math.polygamma(tf.constant(1, tf.float64), x)"
+    )
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        sympy.besselj(0, x),
+        sympy.Function("f")(x),
+        sympy.gamma(x),
+        sympy.zeta(x),
+        sympy.DiracDelta(x),
+    ],
+    ids=str,
+)
+def test_unsupported_functions_are_refused_with_the_supported_list(expr):
+    with pytest.raises(errors.UnsupportedError) as info:
+        _printer().doprint(expr)
+    assert type(expr).__name__ in info.value.message
+    assert info.value.hint.startswith("supported functions:")
+    listed = info.value.hint.split(":", 1)[1].split(", ")
+    assert [name.strip() for name in listed] == supported_functions()
+
+
+def test_supported_functions_is_sorted_and_covers_the_table():
+    names = supported_functions()
+    assert names == sorted(names)
+    assert {"sin", "sec", "loggamma", "polygamma", "sqrt", "erfc"} <= set(names)
+
+
+def test_complex_constant_is_refused():
+    with pytest.raises(errors.UnsupportedError, match="not a real number"):
+        _printer().doprint(sympy.I * x)
+
+
+def _stand_in_tf() -> types.SimpleNamespace:
+    names = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh")
+    names += ("acosh", "atanh", "exp", "log", "sqrt", "erf", "erfc", "lgamma")
+    functions = {name: getattr(math, name) for name in names}
+    functions.update(abs=abs, maximum=max, minimum=min, equal=float.__eq__)
+    functions.update(not_equal=float.__ne__, logical_not=lambda a: not a)
+    functions.update(logical_and=lambda a, b: a and b, logical_or=lambda a, b: a or b)
+    return types.SimpleNamespace(
+        math=types.SimpleNamespace(**functions),
+        where=lambda condition, a, b: a if condition else b,
+        ones_like=lambda _: 1.0,
+        zeros_like=lambda _: 0.0,
+    )
+
+
+def _evaluate(code: str, value: float) -> float:
+    # Our own printed code, evaluated with floats standing in for tensors; never user text.
+    return eval(code, {"__builtins__": {}, "tf": _stand_in_tf(), "math": math, "x": value})
+
+
+NUMERIC = [
+    x**3 / 3,
+    1 / sympy.sqrt(x),
+    x ** (-2),
+    sympy.exp(-(x**2) / 2) * x,
+    2**x,
+    sympy.Rational(1, 3) * sympy.pi * x,
+    sympy.sqrt(2) * x - sympy.sqrt(3),
+    -x / 3 + sympy.E,
+    sympy.sec(x) + sympy.cot(x),
+    sympy.log(x, 2),
+    x ** sympy.Rational(3, 2),
+    sympy.diff(sympy.erf(x / sympy.sqrt(2)), x),
+    sympy.diff(sympy.atan(x) * sympy.acosh(x + 1), x),
+    sympy.Max(x, sympy.Rational(1, 2)) * sympy.Abs(x - 1),
+]
+
+
+@pytest.mark.parametrize("expr", NUMERIC, ids=str)
+def test_printed_code_computes_the_expression(expr):
+    code = _printer().doprint(expr)
+    expected = float(expr.subs(x, 0.7))
+    assert _evaluate(code, 0.7) == pytest.approx(expected, rel=1e-12, abs=1e-12), code
+
+
+CONDITIONAL = [
+    sympy.Piecewise((x**2, x > 0), (-x, True)),
+    sympy.Piecewise((sympy.pi, (x > 0) & (x < 1)), (-1, True)),
+    sympy.Piecewise((0, sympy.Eq(x, sympy.Rational(3, 2))), (2 * x, sympy.Ne(x, 0)), (1, True)),
+    sympy.Piecewise((1, ~(x >= -sympy.Rational(1, 2)) | (x > 1)), (0, True)),
+    sympy.Heaviside(x - 1, 0) + sympy.Heaviside(x + 1),
+]
+
+
+@pytest.mark.parametrize("float64_only", [False, True])
+@pytest.mark.parametrize("value", [0.7, -0.7, 1.5, 0.0])
+@pytest.mark.parametrize("expr", CONDITIONAL, ids=str)
+def test_conditionals_compute_the_expression(expr, value, float64_only):
+    printer = _printer(float64_only=float64_only)
+    code = printer.doprint(expr)
+    _check_code(code, printer, {"x"})
+    if expr.has(sympy.Heaviside) and not float64_only:
+        assert "_heaviside(" in code  # a helper of the generated module, not evaluated here
+        assert "heaviside" in printer.helpers
+        return
+    expected = float(expr.subs(x, value))
+    assert _evaluate(code, value) == pytest.approx(expected, rel=1e-12, abs=1e-12), code
+
+
+def test_constant_too_large_for_a_float_is_refused_or_evaluates():
+    expr = x / (1 + sympy.exp(800))
+    try:
+        code = _printer().doprint(expr)
+    except errors.UnsupportedError:
+        return
+    assert math.isfinite(_evaluate(code, 0.7))
