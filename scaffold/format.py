@@ -6,20 +6,28 @@ pyproject.toml pins to one major release; the golden-file test catches any drift
 
 from __future__ import annotations
 
+from . import cache
 from .errors import InternalError
 
 LINE_LENGTH = 88  # black's default, so users' own black/ruff settings agree with ours
 
 
 def format_source(source: str, filename: str) -> str:
-    """Return ``source`` formatted by black; raise ``InternalError`` if it is not valid Python."""
+    """Return ``source`` formatted by black; raise ``InternalError`` if it is not valid Python.
+
+    Results are cached by black's version, the line length and the source (see ``cache``).
+    """
     import black  # deferred: only generation needs it, not --help
 
     _compile(source, filename)
-    try:
-        formatted = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
-    except black.InvalidInput as err:  # pragma: no cover - _compile catches this first
-        raise InternalError(f"black could not parse generated {filename}: {err}") from err
+    cache_key = cache.key(black.__version__, str(LINE_LENGTH), source)
+    formatted = cache.read("black", cache_key)
+    if formatted is None:
+        try:
+            formatted = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
+        except black.InvalidInput as err:  # pragma: no cover - _compile catches this first
+            raise InternalError(f"black could not parse generated {filename}: {err}") from err
+        cache.write("black", cache_key, formatted)
     _compile(formatted, filename)
     return formatted
 

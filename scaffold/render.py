@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import tempfile
 from importlib import resources
 
 import jinja2
 
+from . import cache
 from .errors import InternalError
 from .plan import LayerPlan
 
@@ -24,6 +27,7 @@ def environment() -> jinja2.Environment:
     """The one Jinja environment: packaged templates, strict undefined, newlines kept."""
     folder = resources.files("scaffold.templates")
     return jinja2.Environment(
+        bytecode_cache=_BytecodeCache(),
         loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text(encoding="utf-8")),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -31,6 +35,28 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # the output is Python source, not HTML
     )
+
+
+class _BytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates in scaffold's cache folder (Jinja checks the source's checksum)."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            with open(cache.folder() / "jinja" / bucket.key, "rb") as handle:
+                bucket.load_bytecode(handle)
+        except OSError:
+            pass
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        target = cache.folder() / "jinja"
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=target, prefix=".", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                bucket.write_bytecode(handle)
+            os.replace(temporary, target / bucket.key)
+        except OSError:
+            pass
 
 
 def render(template_name: str, plan: LayerPlan) -> str:

@@ -96,7 +96,7 @@ def test_generated_code_needs_only_tensorflow(generated):
         assert _imports(generated / name / f"test_{name}.py") <= TEST_IMPORTS | {name}
 
 
-def test_generation_is_deterministic_across_processes():
+def test_generation_is_deterministic_across_processes(tmp_path):
     """Byte-identical output under different hash seeds (set and dict order must not leak)."""
     script = (
         "import sys; from scaffold.api import render_layer\n"
@@ -104,9 +104,10 @@ def test_generation_is_deterministic_across_processes():
         "    _, files = render_layer(expr)\n"
         "    for name in sorted(files): sys.stdout.write(files[name])\n"
     )
-    outputs = []
+    outputs, cache = [], tmp_path
     for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
+        # A fresh cache each: a cached black output must not hide a difference.
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SCAFFOLD_CACHE_DIR": f"{cache}/{seed}"}
         run = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
         )

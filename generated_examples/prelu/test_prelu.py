@@ -40,73 +40,41 @@ POINTS_X = [
 GRID_POINTS = [
     [
         -4.0,
-        -3.75,
         -3.5,
-        -3.25,
         -3.0,
-        -2.75,
         -2.5,
-        -2.25,
         -2.0,
-        -1.75,
         -1.5,
-        -1.25,
         -1.0,
-        -0.75,
         -0.5,
-        -0.25,
         0.0,
-        0.25,
         0.5,
-        0.75,
         1.0,
-        1.25,
         1.5,
-        1.75,
         2.0,
-        2.25,
         2.5,
-        2.75,
         3.0,
-        3.25,
         3.5,
-        3.75,
         4.0,
     ],
 ]
 GRID_FORWARD = [
     -1.0,
-    -0.9375,
     -0.875,
-    -0.8125,
     -0.75,
-    -0.6875,
     -0.625,
-    -0.5625,
     -0.5,
-    -0.4375,
     -0.375,
-    -0.3125,
     -0.25,
-    -0.1875,
     -0.125,
-    -0.0625,
     0.0,
-    0.25,
     0.5,
-    0.75,
     1.0,
-    1.25,
     1.5,
-    1.75,
     2.0,
-    2.25,
     2.5,
-    2.75,
     3.0,
-    3.25,
     3.5,
-    3.75,
     4.0,
 ]
 GRID_GRADIENTS = {
@@ -119,23 +87,7 @@ GRID_GRADIENTS = {
         0.25,
         0.25,
         0.25,
-        0.25,
-        0.25,
-        0.25,
-        0.25,
-        0.25,
-        0.25,
-        0.25,
-        0.25,
         0.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
         1.0,
         1.0,
         1.0,
@@ -147,29 +99,13 @@ GRID_GRADIENTS = {
     ],
     "a": [
         -4.0,
-        -3.75,
         -3.5,
-        -3.25,
         -3.0,
-        -2.75,
         -2.5,
-        -2.25,
         -2.0,
-        -1.75,
         -1.5,
-        -1.25,
         -1.0,
-        -0.75,
         -0.5,
-        -0.25,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
         0.0,
         0.0,
         0.0,
@@ -262,9 +198,11 @@ def _arguments(dtype, points=None):
     their initial values."""
     if points is None:
         points = [POINTS_X]
-    return [tf.constant(values, dtype) for values in points] + [
+    inputs = [tf.constant(values, dtype) for values in points]
+    weights = [
         tf.constant(0.25, dtype, shape=(1,)),
     ]
+    return inputs + weights
 
 
 def _expected_gradients(upstream, reference=GRADIENT_REFERENCE):
@@ -272,9 +210,8 @@ def _expected_gradients(upstream, reference=GRADIENT_REFERENCE):
     expected = []
     for name in reference:
         full = upstream * np.array(reference[name])
-        expected.append(
-            full if name in INPUTS else np.full(WEIGHT_SHAPES[name], full.sum())
-        )
+        summed = full if name in INPUTS else np.full(WEIGHT_SHAPES[name], full.sum())
+        expected.append(summed)
     return expected
 
 
@@ -433,7 +370,8 @@ def _model():
     )(x_in)
     hidden = Prelu(name="op")(x_dense)
     output = keras.layers.Dense(1, name="after")(hidden)
-    return keras.Model([x_in], output)
+    inputs = [x_in]
+    return keras.Model(inputs, output)
 
 
 def _batch(rows=32, seed=0):

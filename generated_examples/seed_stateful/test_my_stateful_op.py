@@ -40,73 +40,41 @@ POINTS_X = [
 GRID_POINTS = [
     [
         -4.0,
-        -3.75,
         -3.5,
-        -3.25,
         -3.0,
-        -2.75,
         -2.5,
-        -2.25,
         -2.0,
-        -1.75,
         -1.5,
-        -1.25,
         -1.0,
-        -0.75,
         -0.5,
-        -0.25,
         0.0,
-        0.25,
         0.5,
-        0.75,
         1.0,
-        1.25,
         1.5,
-        1.75,
         2.0,
-        2.25,
         2.5,
-        2.75,
         3.0,
-        3.25,
         3.5,
-        3.75,
         4.0,
     ],
 ]
 GRID_FORWARD = [
     -4.0,
-    -3.75,
     -3.5,
-    -3.25,
     -3.0,
-    -2.75,
     -2.5,
-    -2.25,
     -2.0,
-    -1.75,
     -1.5,
-    -1.25,
     -1.0,
-    -0.75,
     -0.5,
-    -0.25,
     0.0,
-    0.25,
     0.5,
-    0.75,
     1.0,
-    1.25,
     1.5,
-    1.75,
     2.0,
-    2.25,
     2.5,
-    2.75,
     3.0,
-    3.25,
     3.5,
-    3.75,
     4.0,
 ]
 GRID_GRADIENTS = {
@@ -128,56 +96,24 @@ GRID_GRADIENTS = {
         1.0,
         1.0,
         1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
     ],
     "s": [
         -4.0,
-        -3.75,
         -3.5,
-        -3.25,
         -3.0,
-        -2.75,
         -2.5,
-        -2.25,
         -2.0,
-        -1.75,
         -1.5,
-        -1.25,
         -1.0,
-        -0.75,
         -0.5,
-        -0.25,
         0.0,
-        0.25,
         0.5,
-        0.75,
         1.0,
-        1.25,
         1.5,
-        1.75,
         2.0,
-        2.25,
         2.5,
-        2.75,
         3.0,
-        3.25,
         3.5,
-        3.75,
         4.0,
     ],
 }
@@ -262,9 +198,11 @@ def _arguments(dtype, points=None):
     their initial values."""
     if points is None:
         points = [POINTS_X]
-    return [tf.constant(values, dtype) for values in points] + [
+    inputs = [tf.constant(values, dtype) for values in points]
+    weights = [
         tf.constant(0.0, dtype, shape=()),
     ]
+    return inputs + weights
 
 
 def _expected_gradients(upstream, reference=GRADIENT_REFERENCE):
@@ -272,9 +210,8 @@ def _expected_gradients(upstream, reference=GRADIENT_REFERENCE):
     expected = []
     for name in reference:
         full = upstream * np.array(reference[name])
-        expected.append(
-            full if name in INPUTS else np.full(WEIGHT_SHAPES[name], full.sum())
-        )
+        summed = full if name in INPUTS else np.full(WEIGHT_SHAPES[name], full.sum())
+        expected.append(summed)
     return expected
 
 
@@ -433,7 +370,8 @@ def _model():
     )(x_in)
     hidden = MyStatefulOp(name="op")(x_dense)
     output = keras.layers.Dense(1, name="after")(hidden)
-    return keras.Model([x_in], output)
+    inputs = [x_in]
+    return keras.Model(inputs, output)
 
 
 def _batch(rows=32, seed=0):
