@@ -51,6 +51,7 @@ class Options:
     param_shapes: tuple[str, ...] = ()
     grads: tuple[str, ...] = ()
     updates: tuple[str, ...] = ()
+    stabilize: bool = True
 
 
 def render_layer(

@@ -161,6 +161,14 @@ def new_layer(
     state: StateOpt = None,
     grad: GradOpt = None,
     update: UpdateOpt = None,
+    stabilize: Annotated[
+        bool,
+        typer.Option(
+            "--stabilize/--no-stabilize",
+            help="Rewrite log(1+exp(u)), 1/(1+exp(-u)), exp(u)-1, log(1+u), log(cosh(u)) into"
+            " stable forms before differentiating; --no-stabilize prints the formula as typed.",
+        ),
+    ] = True,
 ) -> None:
     """Write NAME.py (tf.custom_gradient op + Keras layer) and test_NAME.py for EXPRESSION.
 
@@ -176,6 +184,7 @@ def new_layer(
         param_shapes=tuple(param_shape or ()),
         grads=tuple(grad or ()),
         updates=tuple(update or ()),
+        stabilize=stabilize,
     )
     with _handle_errors():
         result = generate(

@@ -1,9 +1,13 @@
-"""SymPy functions with TensorFlow's conventions, for the non-smooth functions users may type.
+"""SymPy functions scaffold adds: TensorFlow's conventions and numerically stable blocks.
 
-SymPy leaves the derivative of ``floor`` unevaluated and has no ``round`` expression at all;
-TensorFlow registers a zero gradient for floor, ceil and round. These subclasses make SymPy
-differentiate them the way TensorFlow does, so the derivative is closed-form code, and print
-(through the class hierarchy) as their SymPy parents do.
+Non-smooth: SymPy leaves the derivative of ``floor`` unevaluated and has no ``round`` expression
+at all; TensorFlow registers a zero gradient for floor, ceil and round. These subclasses make
+SymPy differentiate them the way TensorFlow does, and print (through the class hierarchy) as
+their SymPy parents do.
+
+Stable: ``Sigmoid``, ``Softplus``, ``Log1p``, ``Expm1``, ``LogCosh``, ``LogAddExp`` replace
+formulas that overflow or cancel in floating point (see ``stabilize``); their derivatives are
+written in terms of stable blocks too.
 """
 
 from __future__ import annotations
@@ -46,5 +50,103 @@ class Round(sympy.Function):
         return self.args[0].is_real
 
 
-#: Names lambdify needs for evaluating these with mpmath (reference values).
-MPMATH_NAMESPACE = {"Floor": mpmath.floor, "Ceiling": mpmath.ceil, "Round": mpmath.nint}
+# Numerically stable building blocks. Each knows its derivative in terms of itself (or another
+# stable block), so derivatives reuse forward values and never form inf/inf or inf*0.
+class Sigmoid(sympy.Function):
+    """1/(1+exp(-u)); derivative sigmoid(u)*sigmoid(-u), which does not cancel."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return sigmoid(u) * sigmoid(-u)."""
+        return Sigmoid(self.args[0]) * Sigmoid(-self.args[0])
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_exp(self, arg: sympy.Expr, **kwargs) -> sympy.Expr:
+        return 1 / (1 + sympy.exp(-arg))
+
+
+class Softplus(sympy.Function):
+    """log(1+exp(u)), computed as max(u, 0) + log1p(exp(-|u|)); derivative sigmoid(u)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return sigmoid(u)."""
+        return Sigmoid(self.args[0])
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_exp(self, arg: sympy.Expr, **kwargs) -> sympy.Expr:
+        return sympy.log(1 + sympy.exp(arg))
+
+
+class Log1p(sympy.Function):
+    """log(1+u), accurate for small u; derivative 1/(1+u)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return 1/(1+u)."""
+        return 1 / (1 + self.args[0])
+
+    def _eval_rewrite_as_log(self, arg: sympy.Expr, **kwargs) -> sympy.Expr:
+        return sympy.log(1 + arg)
+
+
+class Expm1(sympy.Function):
+    """exp(u)-1, accurate for small u; derivative exp(u)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return exp(u)."""
+        return sympy.exp(self.args[0])
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_exp(self, arg: sympy.Expr, **kwargs) -> sympy.Expr:
+        return sympy.exp(arg) - 1
+
+
+class LogCosh(sympy.Function):
+    """log(cosh(u)), computed as |u| + softplus(-2|u|) - log(2); derivative tanh(u)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return tanh(u)."""
+        return sympy.tanh(self.args[0])
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_cosh(self, arg: sympy.Expr, **kwargs) -> sympy.Expr:
+        return sympy.log(sympy.cosh(arg))
+
+
+class LogAddExp(sympy.Function):
+    """log(exp(a)+exp(b)), computed as max(a, b) + softplus(-|a-b|)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return sigmoid(a-b) for a, sigmoid(b-a) for b."""
+        a, b = self.args
+        return Sigmoid(a - b) if argindex == 1 else Sigmoid(b - a)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real and self.args[1].is_real
+
+    def _eval_rewrite_as_exp(self, a: sympy.Expr, b: sympy.Expr, **kwargs) -> sympy.Expr:
+        return sympy.log(sympy.exp(a) + sympy.exp(b))
+
+
+STABLE_FUNCTIONS = (Sigmoid, Softplus, Log1p, Expm1, LogCosh, LogAddExp)
+
+
+#: Names lambdify needs for evaluating these with mpmath (reference values), from their
+#: defining formulas at 40 digits, independent of the stable forms the generated code uses.
+MPMATH_NAMESPACE = {
+    "Floor": mpmath.floor,
+    "Ceiling": mpmath.ceil,
+    "Round": mpmath.nint,
+    "Sigmoid": lambda u: 1 / (1 + mpmath.exp(-u)),
+    "Softplus": lambda u: mpmath.log(1 + mpmath.exp(u)),
+    "Log1p": mpmath.log1p,
+    "Expm1": mpmath.expm1,
+    "LogCosh": lambda u: mpmath.log(mpmath.cosh(u)),
+    "LogAddExp": lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
+}

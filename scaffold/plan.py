@@ -19,7 +19,7 @@ import sympy
 from .analyze import Analysis
 from .errors import InvalidNameError
 from .parse import RESERVED_NAMES
-from .printing import TensorFlowPrinter
+from .printing import TensorFlowPrinter, math_text
 from .reference import References
 
 _NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
@@ -147,8 +147,10 @@ class LayerPlan:
     output: str
     upstream: str
     grad_function: str
-    forward_text: str
+    forward_text: str  # the formula as typed
     forward_latex: str
+    stable_text: str  # the stable form the code computes, "" if no rewrite applied
+    rewrites: tuple[str, ...]
     forward_lines: tuple[Assignment, ...]
     forward_return: str
     grad_lines: tuple[Assignment, ...]
@@ -287,7 +289,7 @@ def build_plan(
                 default="" if weight is None else _literal(weight.default),
                 shape="elementwise" if weight is None else weight.shape,
                 grad_code=grad_code,
-                grad_text=sympy.sstr(analysis.gradients[index]),
+                grad_text=math_text(analysis.gradients[index]),
                 surrogate=analysis.surrogate[index],
                 reference=tuple(repr(v) for v in refs.gradients[index]),
                 grid_reference=tuple(repr(v) for v in refs.grid_gradients[index]),
@@ -295,7 +297,7 @@ def build_plan(
                 update_plain=(
                     "" if update is None else TensorFlowPrinter(like=symbol.name).doprint(update)
                 ),
-                update_text="" if update is None else sympy.sstr(update),
+                update_text="" if update is None else math_text(update),
             )
         )
     grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
@@ -307,7 +309,8 @@ def build_plan(
         - grad_only
     )
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
-    plain_forward = _shaped(test_printer, analysis.forward, like=first)
+    # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
+    plain_forward = _shaped(test_printer, analysis.parsed.expr, like=first)
     n_inputs = len(spec.inputs)
     return LayerPlan(
         name=name,
@@ -319,8 +322,10 @@ def build_plan(
         output=names["y"],
         upstream=upstream.name,
         grad_function=names["grad"],
-        forward_text=sympy.sstr(analysis.forward),
-        forward_latex=sympy.latex(analysis.forward),
+        forward_text=math_text(analysis.parsed.expr),
+        forward_latex=sympy.latex(analysis.parsed.expr),
+        stable_text=math_text(analysis.forward) if analysis.rewrites else "",
+        rewrites=analysis.rewrites,
         forward_lines=forward_lines,
         forward_return=_shaped(printer, analysis.forward_out, like=first),
         grad_lines=grad_lines,
@@ -368,7 +373,7 @@ def _update_code(update: sympy.Expr, weight: str) -> str:
 
 
 def _assignment(printer: TensorFlowPrinter, symbol: sympy.Symbol, expr: sympy.Expr) -> Assignment:
-    return Assignment(name=symbol.name, code=printer.doprint(expr), math=sympy.sstr(expr))
+    return Assignment(name=symbol.name, code=printer.doprint(expr), math=math_text(expr))
 
 
 def _shaped(printer: TensorFlowPrinter, expr: sympy.Expr, *, like: str) -> str:

@@ -22,7 +22,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
 from .errors import UnsupportedError
-from .functions import Round
+from .functions import Expm1, Log1p, LogAddExp, LogCosh, Round, Sigmoid, Softplus
 
 #: SymPy function -> TensorFlow function taking one tensor.
 TF_FUNCTIONS: dict[type, str] = {
@@ -48,7 +48,13 @@ TF_FUNCTIONS: dict[type, str] = {
     sympy.floor: "tf.math.floor",
     sympy.ceiling: "tf.math.ceil",
     Round: "tf.math.round",
+    Sigmoid: "tf.math.sigmoid",
+    Softplus: "tf.math.softplus",
+    Log1p: "tf.math.log1p",
+    Expm1: "tf.math.expm1",
 }
+#: Stable blocks printed through helpers the module template defines.
+HELPERS: dict[type, str] = {LogCosh: "log_cosh", LogAddExp: "log_add_exp"}
 _RELATIONS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _EQUALITY = {"==": "tf.math.equal", "!=": "tf.math.not_equal"}
 
@@ -62,13 +68,16 @@ REWRITES = {
     sympy.cot: lambda arg: 1 / sympy.tan(arg),
 }
 
-_MAX_EXACT_INTEGER = 2**53
+#: Integers and fractions with larger terms print as float literals: as Python ints they would
+#: overflow float16 (max 65504) in products such as 2101401974710961*x/2000000000000000.
+MAX_SMALL_TERM = 10**4
 _number_printer = PythonCodePrinter({"fully_qualified_modules": True})
 
 
 def supported_functions() -> list[str]:
     """Names of the SymPy functions the printer can translate, for error messages."""
     names = {f.__name__ for f in TF_FUNCTIONS} | {f.__name__ for f in REWRITES}
+    names |= {f.__name__ for f in HELPERS}
     return sorted(names | {"polygamma", "sqrt", "Pow", "Max", "Min", "Heaviside", "Piecewise"})
 
 
@@ -125,14 +134,23 @@ class TensorFlowPrinter(StrPrinter):
         return repr(value) if value >= 0 else f"({value!r})"
 
     def _print_Integer(self, expr: sympy.Integer) -> str:
-        if abs(expr.p) > _MAX_EXACT_INTEGER:
+        if abs(expr.p) > MAX_SMALL_TERM:
             return self._float_literal(expr)
         return str(expr.p)
 
     def _print_Rational(self, expr: sympy.Rational) -> str:
-        if max(abs(expr.p), expr.q) > _MAX_EXACT_INTEGER:
+        if max(abs(expr.p), expr.q) > MAX_SMALL_TERM:
             return self._float_literal(expr)
         return f"{expr.p}/{expr.q}"
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        # StrPrinter splits a rational coefficient into numerator and denominator; a large one
+        # must stay one float factor (see MAX_SMALL_TERM).
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient.is_Rational and rest != 1 and _large(coefficient):
+            prec = PRECEDENCE["Mul"]
+            return f"{self._float_literal(coefficient)}*{self.parenthesize(rest, prec)}"
+        return super()._print_Mul(expr)
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return self._float_literal(expr)
@@ -181,6 +199,17 @@ class TensorFlowPrinter(StrPrinter):
         return f"_in_float32({function}, {arg})"
 
     # Non-smooth functions and conditionals ---------------------------------------------------
+    def _print_LogCosh(self, expr: LogCosh) -> str:
+        return self._helper(expr)
+
+    def _print_LogAddExp(self, expr: LogAddExp) -> str:
+        return self._helper(expr)
+
+    def _helper(self, expr: sympy.Function) -> str:
+        name = HELPERS[type(expr)]
+        self.helpers.add(name)
+        return f"_{name}({', '.join(self._print(arg) for arg in expr.args)})"
+
     def _print_Max(self, expr: sympy.Max) -> str:
         return self._nested("tf.math.maximum", expr.args)
 
@@ -257,6 +286,29 @@ class TensorFlowPrinter(StrPrinter):
 # Every table entry and the generic function path share one method.
 for _func in TF_FUNCTIONS:
     setattr(TensorFlowPrinter, f"_print_{_func.__name__}", TensorFlowPrinter._print_Function)
+
+
+def _large(number: sympy.Rational) -> bool:
+    return max(abs(number.p), number.q) > MAX_SMALL_TERM
+
+
+class MathTextPrinter(StrPrinter):
+    """SymPy's plain-text math, with fractions of large terms shown as the decimals typed."""
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        return repr(float(expr)) if _large(expr) else super()._print_Rational(expr)
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient.is_Rational and rest != 1 and _large(coefficient):
+            prec = PRECEDENCE["Mul"]
+            return f"{float(coefficient)!r}*{self.parenthesize(rest, prec)}"
+        return super()._print_Mul(expr)
+
+
+def math_text(expr: sympy.Basic) -> str:
+    """Plain-text math for docstrings and comments: 'x*Sigmoid(x)', '1.0507*x'."""
+    return MathTextPrinter({"order": "none"}).doprint(expr)
 
 
 def _overflows(code: str) -> bool:

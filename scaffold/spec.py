@@ -39,6 +39,7 @@ class LayerSpec:
     weights: tuple[Weight, ...]
     surrogates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
     updates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
+    stabilize: bool = True  # apply the stable rewrites (see stabilize.py)
 
     @property
     def variables(self) -> tuple[sympy.Symbol, ...]:
@@ -55,6 +56,7 @@ def build_spec(
     param_shapes: tuple[str, ...] = (),
     grads: tuple[str, ...] = (),
     updates: tuple[str, ...] = (),
+    stabilize: bool = True,
 ) -> LayerSpec:
     """Check the options against the expression and each other; raise ``InputError``."""
     free = {s.name: s for s in parsed.symbols}
@@ -72,6 +74,7 @@ def build_spec(
         weights=tuple(weights),
         surrogates=surrogates,
         updates=update_pairs,
+        stabilize=stabilize,
     )
 
 

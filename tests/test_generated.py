@@ -7,6 +7,7 @@ one run (one TensorFlow start-up) to keep the suite fast.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -189,3 +190,26 @@ def test_validate_reports_missing_gpu_and_timeouts(tmp_path):
     assert "no GPU visible" in run.stdout
     report = validate([tmp_path], timeout=1)
     assert report.timed_out and not report.ok
+
+
+@pytest.mark.slow
+def test_stable_rewrites_meet_the_extreme_input_goal(tmp_path):
+    """softplus, sigmoid, silu, mish, log-cosh, softsign, elu, selu in float32 at ±30, ±100,
+    ±1000: finite and within 1e-5 of the exact values and of the builtins (benchmarks/)."""
+    report = tmp_path / "stability.json"
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "stability.py"), "--check", "--json", report],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    data = json.loads(report.read_text())
+    assert data["failures"] == []
+    rows = {(r["function"], r["x"]): r for r in data["results"]}
+    assert len({r["function"] for r in data["results"]}) == 8
+    # The baseline the rewrites fix: naive autodiff is NaN where scaffold is exact.
+    naive_grad = rows[("softplus", 100.0)]["naive"][1]
+    assert naive_grad != naive_grad  # NaN
+    assert rows[("softplus", 100.0)]["scaffold"] == [100.0, 1.0]
+    assert rows[("log_cosh", 1000.0)]["scaffold"][1] == 1.0

@@ -63,7 +63,7 @@ class MyStatefulOp(keras.layers.Layer):
     Weights (constructor arguments set their initial values):
 
     - ``s``: trainable, initial 0.0,
-      a scalar; after each training call s becomes s + 1.
+      a scalar; after each training call s becomes 1 + s.
     """
 
     def __init__(self, s=0.0, **kwargs):
