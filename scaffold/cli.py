@@ -8,6 +8,7 @@ difference), 2 bad input or usage, 3 a needed package is missing, 4 a bug in sca
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -228,14 +229,37 @@ def validate_command(
             " without a GPU.",
         ),
     ] = 2,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Also write the report (verdict, check x device matrix, every case) as JSON.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run generated tests in a fresh Python process; exit 1 if any fails, crashes or times out."""
+    """Run generated tests in a fresh Python process; exit 1 if any fails, crashes or times out.
+
+    Prints a table: one row per check, one column per device (ok, skip, or FAIL with the
+    failing dtype or policy), then each failure with its point and values.
+    """
     with _handle_errors():
-        _run_validation(paths, device=device, timeout=timeout, logical_cpus=logical_cpus)
+        _run_validation(
+            paths,
+            device=device,
+            timeout=timeout,
+            logical_cpus=logical_cpus,
+            json_path=json_path,
+        )
 
 
 def _run_validation(
-    paths: list[Path], *, device: str, timeout: float, logical_cpus: int = 2
+    paths: list[Path],
+    *,
+    device: str,
+    timeout: float,
+    logical_cpus: int = 2,
+    json_path: Path | None = None,
 ) -> None:
     from .validate import validate
 
@@ -247,12 +271,19 @@ def _run_validation(
         logical_cpus=logical_cpus,
         on_output=_progress,
     )
-    typer.echo(f"\n{'device':<8} {'passed':>6} {'failed':>6} {'skipped':>7}")
-    for name, counts in report.by_device().items():
-        failed = counts.get("failed", 0) + counts.get("error", 0)
-        typer.echo(
-            f"{name:<8} {counts.get('passed', 0):>6} {failed:>6} {counts.get('skipped', 0):>7}"
-        )
+    if json_path is not None:
+        json_path.write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
+    devices, table = report.matrix()
+    width = max([len("check"), *(len(check) for check in table)])
+    cell = max([8, *(len(v) for row in table.values() for v in row.values())])
+    typer.echo("\n" + "check".ljust(width) + "".join(f" {d:<{cell}}" for d in devices))
+    for check, row in table.items():
+        cells = "".join(f" {row.get(d, ''):<{cell}}" for d in devices)
+        typer.secho(check.ljust(width) + cells, fg=typer.colors.RED if "FAIL" in cells else None)
+    counts = {}
+    for case in report.cases:
+        counts[case.outcome] = counts.get(case.outcome, 0) + 1
+    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
     for reason in report.skipped_reasons():
         typer.secho(f"skipped: {reason}", fg=typer.colors.YELLOW)
     for case in report.cases:

@@ -124,6 +124,8 @@ class VariablePlan:
     surrogate: bool
     reference: tuple[str, ...]  # backward expression at each test point
     grid_reference: tuple[str, ...]  # ... and at each grid point
+    extreme_reference: tuple[str, ...]  # ... and at each extreme point
+    second_reference: tuple[str, ...] = ()  # inputs: d2f/dx2 at the test points, if checked
     update_code: str = ""  # new value assigned in Layer.call after each training call, or ""
     update_plain: str = ""  # the same with plain weight names, for the generated test
     update_text: str = ""
@@ -165,6 +167,9 @@ class LayerPlan:
     forward_reference: tuple[str, ...]
     grid_points: tuple[tuple[str, ...], ...]  # per input: grid values (kinks included)
     grid_forward: tuple[str, ...]
+    extreme_points: tuple[tuple[str, ...], ...]  # per input
+    extreme_forward: tuple[str, ...]
+    second_skip: str  # why second derivatives are not checked, or ""
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -293,6 +298,12 @@ def build_plan(
                 surrogate=analysis.surrogate[index],
                 reference=tuple(repr(v) for v in refs.gradients[index]),
                 grid_reference=tuple(repr(v) for v in refs.grid_gradients[index]),
+                extreme_reference=tuple(repr(v) for v in refs.extreme_gradients[index]),
+                second_reference=(
+                    tuple(repr(v) for v in refs.second[index])
+                    if refs.second and index < len(refs.second)
+                    else ()
+                ),
                 update_code="" if update is None else _update_code(update, symbol.name),
                 update_plain=(
                     "" if update is None else TensorFlowPrinter(like=symbol.name).doprint(update)
@@ -340,7 +351,23 @@ def build_plan(
         forward_reference=tuple(repr(v) for v in refs.forward),
         grid_points=tuple(tuple(repr(p[i]) for p in refs.grid_points) for i in range(n_inputs)),
         grid_forward=tuple(repr(v) for v in refs.grid_forward),
+        extreme_points=tuple(
+            tuple(repr(p[i]) for p in refs.extreme_points) for i in range(n_inputs)
+        ),
+        extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
+        second_skip=_second_skip(analysis, refs),
     )
+
+
+def _second_skip(analysis: Analysis, refs: References) -> str:
+    """Why the generated test does not check second derivatives ("" when it does)."""
+    if any(analysis.surrogate):
+        return "the gradient is a surrogate, not a derivative: it has no second derivative to check"
+    if not analysis.smooth:
+        return "f has kinks or jumps: its second derivative is a convention or a Dirac delta"
+    if not refs.second:
+        return "the second derivative is not finite at every test point"
+    return ""
 
 
 def _command(analysis: Analysis, name: str) -> str:

@@ -40,6 +40,8 @@ NEIGHBOUR = mpmath.mpf(1) / 64
 #: the integers, where kinks and unselected branches (log(x) at x <= 0) typically sit.
 FINITE_GRID = tuple(sympy.Rational(k, 2) for k in range(-8, 9))
 MAX_FINITE = 1e30  # representable in float32 with room to spare
+EXTREMES = (-1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0)
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class References:
     grid_points: tuple[tuple[float, ...], ...]  # kinks included; f and gradients finite
     grid_forward: tuple[float, ...]
     grid_gradients: tuple[tuple[float, ...], ...]
+    second: tuple[tuple[float, ...], ...]  # d2f/dx_i2 per input at the points; () if unknown
+    extreme_points: tuple[tuple[float, ...], ...]  # ±30, ±100, ±1000 where float32 holds f, f'
+    extreme_forward: tuple[float, ...]
+    extreme_gradients: tuple[tuple[float, ...], ...]
 
     @property
     def derivative(self) -> tuple[float, ...]:
@@ -105,7 +111,48 @@ def references(analysis: Analysis) -> References:
         forward=tuple(v[0] for v in values),
         gradients=tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
         **_grid(values_at, n_inputs, weights),
+        second=_second_derivatives(analysis, points, weights, modules),
+        **_extremes(values_at, n_inputs, weights),
     )
+
+
+def _second_derivatives(analysis: Analysis, points, weights, modules) -> tuple:
+    """d2f/dx_i2 at the points for each input, if f is smooth and they are all finite."""
+    if not analysis.smooth:
+        return ()
+    arguments = list(analysis.spec.variables)
+    columns = []
+    with mpmath.workdps(DIGITS):
+        for index, symbol in enumerate(analysis.spec.inputs):
+            second = sympy.diff(analysis.gradients[index], symbol)
+            func = sympy.lambdify(arguments, second, modules=modules)
+            column = []
+            for point in points:
+                found = _finite_values([func], [mpmath.mpf(c) for c in point] + weights)
+                if found is None:
+                    return ()
+                column.append(found[0])
+            columns.append(tuple(column))
+    return tuple(columns)
+
+
+def _extremes(values_at, n_inputs: int, weights) -> dict:
+    """Points at ±30, ±100, ±1000 where f and its gradients are finite in float32, with them."""
+    points, values = [], []
+    with mpmath.workdps(DIGITS):
+        for j in range(len(EXTREMES)):
+            point = [EXTREMES[(j + i) % len(EXTREMES)] for i in range(n_inputs)]
+            found = _finite_values(
+                values_at, [mpmath.mpf(c) for c in point] + weights, limit=FLOAT32_MAX
+            )
+            if found is not None:
+                points.append(tuple(point))
+                values.append(found)
+    return {
+        "extreme_points": tuple(points),
+        "extreme_forward": tuple(v[0] for v in values),
+        "extreme_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
+    }
 
 
 def _grid(values_at, n_inputs: int, weights) -> dict:

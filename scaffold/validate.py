@@ -10,6 +10,7 @@ reported as such, never as a pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import re
@@ -76,9 +77,55 @@ class ValidationReport:
             row[case.outcome] = row.get(case.outcome, 0) + 1
         return dict(sorted(table.items()))
 
+    def matrix(self) -> tuple[list[str], dict[str, dict[str, str]]]:
+        """Rows = checks (test functions), columns = devices ('-': device-independent).
+
+        A cell is 'ok', 'skip', or 'FAIL' followed by the failing parameters (e.g. a dtype).
+        """
+        devices = sorted({c.device or "-" for c in self.cases}, key=lambda d: (d == "-", d))
+        rows: dict[str, dict[str, list[CaseResult]]] = {}
+        for case in self.cases:
+            check = case.name.split("[")[0].removeprefix("test_")
+            rows.setdefault(check, {}).setdefault(case.device or "-", []).append(case)
+        table = {}
+        for check, cells in rows.items():
+            table[check] = {}
+            for device, cases in cells.items():
+                failed = [c for c in cases if c.outcome in ("failed", "error")]
+                if failed:
+                    labels = sorted({_parameters(c) for c in failed} - {""})
+                    table[check][device] = " ".join(["FAIL", *labels])
+                elif all(c.outcome == "skipped" for c in cases):
+                    table[check][device] = "skip"
+                else:
+                    table[check][device] = "ok"
+        return devices, table
+
+    def to_json(self) -> dict:
+        """Everything a CI job needs: the verdict, the matrix, every case."""
+        devices, table = self.matrix()
+        return {
+            "ok": self.ok,
+            "returncode": self.returncode,
+            "timed_out": self.timed_out,
+            "crashed": self.crashed,
+            "seconds": round(self.seconds, 3),
+            "files": [str(f) for f in self.files],
+            "devices": devices,
+            "matrix": table,
+            "skipped": self.skipped_reasons(),
+            "cases": [dataclasses.asdict(c) for c in self.cases],
+        }
+
     def skipped_reasons(self) -> list[str]:
         """Distinct reasons for skipped tests (e.g. 'no GPU visible ...')."""
         return sorted({c.message for c in self.cases if c.outcome == "skipped" and c.message})
+
+
+def _parameters(case: CaseResult) -> str:
+    """The test's parameters other than the device: 'float16' from 'x[CPU:0-float16]'."""
+    inside = case.name.partition("[")[2].rstrip("]")
+    return "-".join(p for p in inside.split("-") if not _DEVICE.fullmatch(p))
 
 
 def find_test_files(paths: list[Path]) -> list[Path]:

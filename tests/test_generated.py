@@ -38,7 +38,18 @@ LAYERS = {
     "renamed": "grad*sin(dy) + y",
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
-TEST_IMPORTS = RUNTIME_IMPORTS | {"contextlib", "os", "numpy", "pytest"}
+TEST_IMPORTS = RUNTIME_IMPORTS | {
+    "ast",
+    "contextlib",
+    "inspect",
+    "json",
+    "os",
+    "numpy",
+    "pytest",
+    "subprocess",
+    "sys",
+    "textwrap",
+}
 
 
 @pytest.fixture(scope="module")
