@@ -245,8 +245,8 @@ def _assert_close(actual, expected, dtype, what, points=None, tolerance=None):
             ]
             where = " at " + ", ".join(values)
         pytest.fail(
-            f"{what} ({dtype}){where}: got {actual[index]!r},"
-            f" expected {expected[index]!r}"
+            f"{what} ({dtype}){where}: got {float(actual[index])!r},"
+            f" expected {float(expected[index])!r}"
             f" (rtol {tolerance['rtol']:g}, atol {tolerance['atol']:g});"
             f" {int(bad.sum())} of {bad.size} values off"
         )
