@@ -95,7 +95,7 @@ def analyze(
                 hint="rewrite the expression with functions whose derivatives are known,"
                 " or give a surrogate with --grad",
             )
-        derivative, applied = _tensorflow_conventions(_abs_identity(derivative))
+        derivative, applied = tensorflow_conventions(abs_identity(derivative))
         if derivative.has(sympy.zoo, sympy.nan):
             raise DerivativeError(f"the derivative of {forward} is undefined ({derivative})")
         gradients.append(derivative)
@@ -122,7 +122,7 @@ def analyze(
     )
 
 
-def _tensorflow_conventions(derivative: sympy.Expr) -> tuple[sympy.Expr, set[str]]:
+def tensorflow_conventions(derivative: sympy.Expr) -> tuple[sympy.Expr, set[str]]:
     """Heaviside(0) = 0 and DiracDelta = 0 in derivatives, as TensorFlow's gradients have it."""
     applied = set()
     if derivative.has(sympy.DiracDelta):
@@ -136,7 +136,7 @@ def _tensorflow_conventions(derivative: sympy.Expr) -> tuple[sympy.Expr, set[str
     return derivative, applied
 
 
-def _abs_identity(derivative: sympy.Expr) -> sympy.Expr:
+def abs_identity(derivative: sympy.Expr) -> sympy.Expr:
     """u*sign(u) -> |u|, then one common denominator if that is shorter.
 
     d/dx x/(1+|x|) comes out as 1/(1+|x|) - x*sign(x)/(1+|x|)**2, which cancels

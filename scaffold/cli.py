@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import ScaffoldError, ValidationFailed
+from .errors import InputError, ScaffoldError, ValidationFailed
 
 app = typer.Typer(
     name="scaffold",
@@ -208,6 +208,43 @@ def new_layer(
             _run_validation([result.test_path], device=device, timeout=timeout)
         elif validate:
             typer.echo("dry run: --validate skipped, nothing was written")
+
+
+@app.command("explain")
+def explain_command(
+    expression: ExpressionArg,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="text (80 columns), markdown (LaTeX in $...$, for Jupyter and GitHub) or latex.",
+        ),
+    ] = "text",
+    inputs: InputsOpt = None,
+    param: ParamOpt = None,
+    grad: GradOpt = None,
+    stabilize: Annotated[
+        bool,
+        typer.Option("--stabilize/--no-stabilize", help="Show the stable rewrites (default)."),
+    ] = True,
+) -> None:
+    """Show how EXPRESSION becomes a derivative and then TensorFlow code, rule by rule.
+
+    Example: scaffold explain "x*sin(x**2)" --format markdown
+    """
+    from .explain import FORMATS, explain, render
+
+    with _handle_errors():
+        if fmt not in FORMATS:
+            raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        explanation = explain(
+            expression,
+            inputs=inputs,
+            params=tuple(param or ()),
+            grads=tuple(grad or ()),
+            stabilize=stabilize,
+        )
+        typer.echo(render(explanation, fmt), nl=False)
 
 
 @app.command("validate")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api import Options, render_layer
+from .plan import LayerPlan
 from .write import FileChange, apply, plan_writes
 
 
@@ -62,6 +63,26 @@ EXAMPLES: tuple[Example, ...] = (
         Options(grads=("1/(1+(pi*x)**2)",)),
         about="spiking step with a surrogate gradient",
     ),
+    Example("gelu", "0.5*x*(1+erf(x/sqrt(2)))", "gelu", about="exact GELU"),
+    Example("silu", "x/(1+exp(-x))", "silu", about="silu / swish, through a stable sigmoid"),
+    Example("mish", "x*tanh(log(1+exp(x)))", "mish", about="mish, through a stable softplus"),
+    Example("softplus", "log(1+exp(x))", "softplus", about="finite gradient at x = 100"),
+    Example("elu", "Piecewise((x, x > 0), (exp(x) - 1, True))", "elu", about="expm1 branch"),
+    Example(
+        "selu",
+        "1.0507009873554805*Piecewise((x, x > 0), (1.6732632423543772*(exp(x) - 1), True))",
+        "selu",
+        about="scaled ELU",
+    ),
+    Example("softsign", "x/(1+abs(x))", "softsign", about="no cancellation at large |x|"),
+    Example("log_cosh", "log(cosh(x))", "log_cosh", about="no overflow at large |x|"),
+    Example(
+        "snake",
+        "x + sin(a*x)**2/a",
+        "snake",
+        Options(params=("a=1.0",)),
+        about="Snake, with a trainable frequency",
+    ),
     Example(
         "straight_through_round",
         "round(x)",
@@ -73,13 +94,45 @@ EXAMPLES: tuple[Example, ...] = (
 
 
 def render_examples() -> dict[Path, str]:
-    """Every catalog file as ``{relative path: content}``."""
+    """Every catalog file as ``{relative path: content}``, the catalog's README.md included."""
     files: dict[Path, str] = {}
+    rows = []
     for example in EXAMPLES:
-        _, rendered = render_layer(example.expression, name=example.name, options=example.options)
+        plan, rendered = render_layer(
+            example.expression, name=example.name, options=example.options
+        )
         for filename, content in rendered.items():
             files[Path(example.folder) / filename] = content
+        rows.append(_row(example, plan))
+    files[Path("README.md")] = _README.format(rows="\n".join(rows))
     return files
+
+
+_README = """# Example catalog
+
+Every file here is produced by `scaffold examples` from the list in `scaffold/examples.py`; do not
+edit them by hand (`scaffold examples --check` fails on any difference, and CI runs it and every
+example's generated tests). Each folder holds the op and layer module and its pytest file.
+
+| folder | formula | derivative (as generated) | options | what it shows |
+| --- | --- | --- | --- | --- |
+{rows}
+"""
+
+
+def _row(example: Example, plan: LayerPlan) -> str:
+    derivative = "; ".join(
+        f"{'surrogate ' if v.surrogate else ''}d/d{v.name}: `{v.grad_text}`" for v in plan.variables
+    )
+    options = plan.command.split(f"--name {plan.name}", 1)[1].strip()
+    cells = [
+        f"[{example.folder}]({example.folder}/{plan.module_file})",
+        f"`{example.expression}`",
+        derivative,
+        f"`{options}`" if options else "",
+        example.about,
+    ]
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def differences(root: Path) -> list[str]:
@@ -93,7 +146,7 @@ def differences(root: Path) -> list[str]:
         elif path.read_text(encoding="utf-8") != content:
             problems.append(f"differs: {path}")
     if root.is_dir():
-        for path in sorted(root.rglob("*.py")):
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.md")]):
             if path.relative_to(root) not in expected:
                 problems.append(f"not in the catalog: {path}")
     return problems

@@ -27,7 +27,7 @@ LAYERS = {
     "expo": "exp(x)",
     "tanh_act": "tanh(x)",
     "cube": "x**3",
-    "gelu": "0.5*x*(1+erf(x/sqrt(2)))",
+    "gelu_layer": "0.5*x*(1+erf(x/sqrt(2)))",
     "logarithm": "log(x)",
     "square_root": "sqrt(x)",
     "arcsine": "asin(x)",

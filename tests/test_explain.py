@@ -1,0 +1,105 @@
+"""scaffold explain: named rules, SymPy's result, three formats (no TensorFlow)."""
+
+from __future__ import annotations
+
+import markdown
+import pytest
+import sympy
+from typer.testing import CliRunner
+
+from scaffold.analyze import tensorflow_conventions
+from scaffold.cli import app
+from scaffold.examples import EXAMPLES
+from scaffold.explain import WIDTH, explain, render
+
+
+def test_product_and_chain_rules_lead_to_sympys_derivative():
+    explanation = explain("x*sin(x**2)")
+    ((name, steps, ours, _),) = explanation.derivations
+    rules = " ".join(step.rule for step in steps)
+    assert name == "x"
+    assert "product rule" in rules and "chain rule" in rules and "power rule" in rules
+    x = sympy.Symbol("x", real=True)
+    assert sympy.simplify(ours - (sympy.sin(x**2) + 2 * x**2 * sympy.cos(x**2))) == 0
+    text = render(explanation, "text")
+    assert "product rule" in text and "chain rule" in text
+    assert "2*x**2*cos(x**2) + sin(x**2)" in text
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.folder)
+def test_every_catalog_derivation_ends_in_sympys_derivative(example):
+    options = example.options
+    explanation = explain(
+        example.expression,
+        inputs=options.inputs,
+        params=options.params,
+        grads=options.grads,
+    )
+    for _, steps, ours, sympys in explanation.derivations:
+        assert steps, "no rule was shown"
+        assert sympy.simplify(ours - sympys) == 0, (ours, sympys)
+
+
+def test_quotient_exponential_and_logarithmic_rules_are_named():
+    rules = {
+        "sin(x)/x": "quotient rule",
+        "2**x": "exponential rule",
+        "x**x": "logarithmic differentiation",
+        "3*cos(x)": "constant factor",
+        "x + exp(x)": "sum rule",
+    }
+    for expression, rule in rules.items():
+        ((_, steps, ours, sympys),) = explain(expression, stabilize=False).derivations
+        assert rule in steps[0].rule, (expression, steps[0].rule)
+        assert sympy.simplify(ours - sympys) == 0
+
+
+def test_conventions_rewrites_and_surrogates_are_explained():
+    softplus = render(explain("log(1+exp(x))"), "text")
+    assert "log(1+exp(u)) -> softplus(u)" in softplus
+    relu = explain("Max(x, 0)")
+    assert any("Heaviside(0) = 0" in note for note in relu.notes)
+    ((_, _, ours, sympys),) = relu.derivations
+    assert ours == tensorflow_conventions(sympys)[0]
+    spike = explain("Heaviside(x)", grads=("1/(1+x**2)",))
+    assert spike.derivations == ()
+    assert any("surrogate" in note for note in spike.notes)
+
+
+def test_code_lines_carry_their_math():
+    explanation = explain("x*sin(x**2)")
+    assert ("t0 = x**2", "x**2") in explanation.forward_code
+    assert any("tf.math.cos" in line for line, _ in explanation.grad_code)
+
+
+@pytest.mark.parametrize("expression", ["x*sin(x**2)", "0.5*x*(1+erf(x/sqrt(2)))", "x*a*exp(-x)"])
+def test_text_fits_an_80_column_terminal(expression):
+    options = {"params": ("a=2",)} if "a" in expression else {}
+    text = render(explain(expression, **options), "text")
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
+
+
+def test_markdown_renders_with_math():
+    source = render(explain("x*sin(x**2)"), "markdown")
+    html = markdown.markdown(source, extensions=["fenced_code"])
+    assert "<h2>Derivative with respect to $x$</h2>" in html
+    assert "$\\frac{d}{dx}\\left[x \\sin{\\left(x^{2} \\right)}\\right]" in html
+    assert '<code class="language-python">' in html
+    assert "product rule" in html
+
+
+def test_latex_format_has_align_blocks():
+    source = render(explain("x*sin(x**2)"), "latex")
+    assert source.count("\\begin{align*}") == source.count("\\end{align*}") == 1
+    assert "\\subsection*{Derivative with respect to $x$}" in source
+
+
+def test_cli_explain_and_its_errors():
+    runner = CliRunner()
+    result = runner.invoke(app, ["explain", "x*sin(x**2)"])
+    assert result.exit_code == 0, result.output
+    assert "chain rule" in result.output
+    result = runner.invoke(app, ["explain", "x", "--format", "html"])
+    assert result.exit_code == 2 and "--format" in result.output
+    result = runner.invoke(app, ["explain", "sine(x)"])
+    assert result.exit_code == 2 and "did you mean 'sin'" in result.output
