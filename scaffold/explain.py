@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .analyze import HEAVISIDE_NOTE, abs_identity, tensorflow_conventions, analyze
+from .analyze import HEAVISIDE_NOTE, abs_identity, analyze, tensorflow_conventions
 from .parse import parse
 from .plan import build_plan, internal_names
 from .printing import math_text
