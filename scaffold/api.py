@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import budget
 from .analyze import analyze
 from .errors import InvalidNameError
 from .format import format_source
@@ -55,9 +56,24 @@ class Options:
 
 
 def render_layer(
-    expression: str, *, name: str | None = None, options: Options | None = None
+    expression: str,
+    *,
+    name: str | None = None,
+    options: Options | None = None,
+    timeout: float | None = budget.DEFAULT_SECONDS,
 ) -> tuple[LayerPlan, dict[str, str]]:
-    """Generate the module and its test as ``{filename: source}`` without touching the disk."""
+    """Generate the module and its test as ``{filename: source}`` without touching the disk.
+
+    The work runs in a worker process killed after ``timeout`` seconds (``None``: no budget,
+    in-process), raising ``BudgetExceeded``.
+    """
+    return budget.run(_render_layer, expression, name, options, seconds=timeout)
+
+
+def _render_layer(
+    expression: str, name: str | None, options: Options | None
+) -> tuple[LayerPlan, dict[str, str]]:
+    budget.stage("parsing")
     parsed = parse(expression)
     spec = build_spec(parsed, **dataclasses.asdict(options or Options()))
     name = name if name is not None else default_name(parsed.text)
@@ -70,8 +86,12 @@ def render_layer(
         )
     check_weight_names([w.symbol.name for w in spec.weights])
     names = internal_names(name, symbols)
+    budget.stage("differentiating")
     analysis = analyze(parsed, spec, reserved_names=frozenset({name, *names.values()}))
-    plan = build_plan(analysis, references(analysis), name=name, names=names)
+    budget.stage("computing reference values")
+    refs = references(analysis)
+    budget.stage("printing and formatting the code")
+    plan = build_plan(analysis, refs, name=name, names=names)
     files = {
         plan.module_file: format_source(render(MODULE_TEMPLATE, plan), plan.module_file),
         plan.test_file: format_source(render(TEST_TEMPLATE, plan), plan.test_file),
@@ -87,13 +107,15 @@ def generate(
     options: Options | None = None,
     force: bool = False,
     dry_run: bool = False,
+    timeout: float | None = budget.DEFAULT_SECONDS,
 ) -> Generated:
     """Write ``OUT/NAME.py`` and ``OUT/test_NAME.py`` for ``expression``; return what was done.
 
     Raises a ``scaffold.errors.ScaffoldError`` subclass for any bad input; on a conflict with an
     existing, different file (and no ``force``) nothing is written. ``dry_run`` writes nothing.
+    ``timeout`` bounds the symbolic work (see ``render_layer``).
     """
-    plan, files = render_layer(expression, name=name, options=options)
+    plan, files = render_layer(expression, name=name, options=options, timeout=timeout)
     changes = plan_writes(Path(out), files, force=force)
     if not dry_run:
         apply(changes)

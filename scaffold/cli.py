@@ -94,6 +94,19 @@ UpdateOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=1, help="Seconds before the test run is killed.")
 ]
+ValidateTimeoutOpt = Annotated[
+    float,
+    typer.Option("--validate-timeout", min=1, help="Seconds before the test run is killed."),
+]
+BudgetOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        help="Seconds for the symbolic work (parse, derivatives, reference values, code);"
+        " a worker doing it is killed when they run out.",
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -155,7 +168,8 @@ def new_layer(
         typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
     ] = False,
     device: DeviceOpt = "all",
-    timeout: TimeoutOpt = 900.0,
+    validate_timeout: ValidateTimeoutOpt = 900.0,
+    timeout: BudgetOpt = 10.0,
     inputs: InputsOpt = None,
     param: ParamOpt = None,
     param_shape: ParamShapeOpt = None,
@@ -189,7 +203,13 @@ def new_layer(
     )
     with _handle_errors():
         result = generate(
-            expression, name=name, out=out, options=options, force=force, dry_run=dry_run
+            expression,
+            name=name,
+            out=out,
+            options=options,
+            force=force,
+            dry_run=dry_run,
+            timeout=timeout,
         )
         plan = result.plan
         args = ", ".join(v.name for v in plan.variables)
@@ -205,7 +225,7 @@ def new_layer(
         if dry_run and any(c.status == "conflict" for c in result.changes):
             typer.echo("hint: without --dry-run this refuses to write; add --force to overwrite")
         if validate and not dry_run:
-            _run_validation([result.test_path], device=device, timeout=timeout)
+            _run_validation([result.test_path], device=device, timeout=validate_timeout)
         elif validate:
             typer.echo("dry run: --validate skipped, nothing was written")
 
@@ -227,18 +247,22 @@ def explain_command(
         bool,
         typer.Option("--stabilize/--no-stabilize", help="Show the stable rewrites (default)."),
     ] = True,
+    timeout: BudgetOpt = 10.0,
 ) -> None:
     """Show how EXPRESSION becomes a derivative and then TensorFlow code, rule by rule.
 
     Example: scaffold explain "x*sin(x**2)" --format markdown
     """
+    from . import budget
     from .explain import FORMATS, explain, render
 
     with _handle_errors():
         if fmt not in FORMATS:
             raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-        explanation = explain(
+        explanation = budget.run(
+            explain,
             expression,
+            seconds=timeout,
             inputs=inputs,
             params=tuple(param or ()),
             grads=tuple(grad or ()),

@@ -9,6 +9,7 @@
     │   ├── UnsupportedError           a function scaffold cannot turn into TensorFlow
     │   ├── DerivativeError            SymPy left a derivative unevaluated
     │   ├── DomainError                no test point where f and f' are finite and real
+    │   ├── BudgetExceeded             the symbolic work ran out of time or memory
     │   ├── InvalidNameError           --name is not a usable identifier
     │   └── OutputError                --out is not a writable folder, or a file conflict
     ├── ValidationFailed               exit 1: generated tests ran and failed
@@ -31,6 +32,18 @@ class ScaffoldError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):
+        # Errors cross the pipe from the budgeted worker (budget.py); the default pickling
+        # would call __init__ without the keyword arguments.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> ScaffoldError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(ScaffoldError):
@@ -86,6 +99,10 @@ class InvalidNameError(InputError):
 
 class OutputError(InputError):
     """The output folder is unusable, or a file exists with different content (no --force)."""
+
+
+class BudgetExceeded(InputError):
+    """The symbolic work needed more time or memory than its budget (see budget.py)."""
 
 
 class ValidationFailed(ScaffoldError):

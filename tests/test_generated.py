@@ -35,7 +35,8 @@ LAYERS = {
     "comp_error": "erfc(x)",
     "log_gamma": "loggamma(x)",
     # Symbols named like the generated code's own variables: renamed there, still correct.
-    "renamed": "grad*sin(dy) + y",
+    "renamed": "grad*sin(dy) + y*variables",
+    "self_named": "sin(self)*upstream",
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
 TEST_IMPORTS = RUNTIME_IMPORTS | {

@@ -1,0 +1,115 @@
+"""A time and memory budget for symbolic work that really stops it.
+
+SymPy has no timeouts: ``simplify`` of a large derivative, a huge power or a special function at a
+big integer can run for minutes, and a thread cannot be stopped. ``run`` therefore calls the work
+in a forked child process with an address-space limit, receives the result (or the scaffold
+error) through a pipe, and kills the child when the time is up. The child reports which stage it
+is in (``stage("derive")``), so an expired budget says where the time went. Nothing here imports
+TensorFlow; where ``fork`` does not exist (Windows) the work runs in-process without a budget.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from .errors import BudgetExceeded, InternalError, ScaffoldError
+
+T = TypeVar("T")
+DEFAULT_SECONDS = 10.0
+MEMORY_BYTES = 2 * 1024**3  # address space of the worker: far above any real layer's needs
+
+_reporter: Callable[[str], None] | None = None
+
+
+def stage(name: str) -> None:
+    """Tell the parent which stage the work is in (a no-op outside a budgeted worker)."""
+    if _reporter is not None:
+        _reporter(name)
+
+
+def run(func: Callable[..., T], *args, seconds: float | None = DEFAULT_SECONDS, **kwargs) -> T:
+    """Return ``func(*args, **kwargs)`` computed within ``seconds`` and ``MEMORY_BYTES``.
+
+    Raises ``BudgetExceeded`` naming the stage when either runs out, or whatever scaffold
+    error the work raised. ``seconds=None`` runs in-process with no budget.
+    """
+    if seconds is None or not hasattr(os, "fork"):
+        return func(*args, **kwargs)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_work, args=(sender, func, args, kwargs), daemon=True)
+    worker.start()
+    sender.close()
+    deadline = time.monotonic() + seconds
+    current = "starting"
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not receiver.poll(remaining):
+                raise BudgetExceeded(
+                    f"the symbolic work ran out of time ({seconds:g} s) while {current}",
+                    hint="simplify the expression, or allow more time with --timeout",
+                )
+            try:
+                kind, payload = receiver.recv()
+            except EOFError:
+                worker.join(1)
+                raise InternalError(
+                    f"the worker process died while {current} (exit status {worker.exitcode})"
+                ) from None
+            if kind == "stage":
+                current = payload
+            elif kind == "error":
+                raise payload
+            else:
+                return payload
+    finally:
+        receiver.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+
+
+def _work(sender, func, args, kwargs) -> None:  # pragma: no cover - runs in the child
+    global _reporter
+    current = ["starting"]
+
+    def report(name: str) -> None:
+        current[0] = name
+        sender.send(("stage", name))
+
+    _reporter = report
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        sender.send(("ok", func(*args, **kwargs)))
+    except ScaffoldError as err:
+        sender.send(("error", err))
+    except MemoryError:
+        sender.send(
+            (
+                "error",
+                BudgetExceeded(
+                    f"the symbolic work ran out of memory ({MEMORY_BYTES >> 30} GiB)"
+                    f" while {current[0]}",
+                    hint="simplify the expression",
+                ),
+            )
+        )
+    except RecursionError:
+        sender.send(
+            ("error", BudgetExceeded(f"the expression is too deeply nested for {current[0]}"))
+        )
+    except BaseException as err:  # a bug: report it rather than die silently
+        sender.send(("error", InternalError(f"{type(err).__name__} while {current[0]}: {err}")))
+    finally:
+        sender.close()
+        os._exit(0)
