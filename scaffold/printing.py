@@ -144,13 +144,25 @@ class TensorFlowPrinter(StrPrinter):
         return f"{expr.p}/{expr.q}"
 
     def _print_Mul(self, expr: sympy.Mul) -> str:
-        # StrPrinter splits a rational coefficient into numerator and denominator; a large one
-        # must stay one float factor (see MAX_SMALL_TERM).
-        coefficient, rest = expr.as_coeff_Mul()
-        if coefficient.is_Rational and rest != 1 and _large(coefficient):
-            prec = PRECEDENCE["Mul"]
-            return f"{self._float_literal(coefficient)}*{self.parenthesize(rest, prec)}"
-        return super()._print_Mul(expr)
+        # All numeric factors become one parenthesised constant, which Python evaluates before
+        # it meets a tensor: x*sqrt(2)/2 is one multiplication, not two passes over the data
+        # (each a kernel launch and a full read and write in eager mode). StrPrinter also splits
+        # a rational coefficient into numerator and denominator, which for large terms would
+        # overflow float16 (see MAX_SMALL_TERM). Integer coefficients and 1/n stay as written.
+        if not expr.free_symbols:
+            return self._print(expr)
+        number, rest = expr.as_independent(*expr.free_symbols, as_Add=False)
+        simple = number.is_Integer or (number.is_Rational and number.p == 1)
+        if number == 1 or (simple and not _large(number)):
+            return super()._print_Mul(expr)
+        if number.is_Rational and _large(number):
+            constant = self._float_literal(number)
+        elif number.is_Rational:
+            constant = f"({number.p}/{number.q})"
+        else:
+            constant = self._print_constant(number)
+            constant = constant if constant.startswith("(") else f"({constant})"
+        return f"{constant}*{self.parenthesize(rest, PRECEDENCE['Mul'])}"
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return self._float_literal(expr)
@@ -163,6 +175,10 @@ class TensorFlowPrinter(StrPrinter):
         if exponent.is_number and exponent.is_negative:
             # Only reached outside a product (StrPrinter's Mul prints these as a denominator).
             return f"(1 / {self.parenthesize(sympy.Pow(base, -exponent), PRECEDENCE['Mul'])})"
+        if exponent.is_Integer and 2 <= exponent <= 4:
+            # Repeated multiplication: tf.pow is a slow general kernel for these.
+            factor = self.parenthesize(base, PRECEDENCE["Mul"], strict=True)
+            return "(" + "*".join([factor] * int(exponent)) + ")"
         prec = precedence(expr)
         return f"{self.parenthesize(base, prec, strict=True)}**{self.parenthesize(exponent, prec)}"
 

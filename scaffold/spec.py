@@ -68,7 +68,7 @@ def build_spec(
     input_symbols = _inputs(inputs, free, set(weight_names), parsed)
     variables = {s.name: s for s in (*input_symbols, *(w.symbol for w in weights))}
     surrogates = _surrogates(grads, input_symbols, variables)
-    update_pairs = _updates(updates, weights, variables)
+    update_pairs = _updates(updates, weights)
     return LayerSpec(
         inputs=input_symbols,
         weights=tuple(weights),
@@ -182,22 +182,18 @@ def _surrogates(
             target, expression = inputs[0], text
         if target in result:
             raise InputError(f"--grad for '{target.name}' is given twice")
-        try:
-            parsed = parse(expression)
-        except ExpressionError as err:
-            raise InputError(f"--grad: {err}", hint=err.hint) from None
-        unknown = sorted(s.name for s in parsed.symbols if s.name not in variables)
-        if unknown:
-            raise InputError(
-                f"--grad {expression!r} uses unknown symbol(s) {', '.join(unknown)}",
-                hint=f"a surrogate gradient may use only {', '.join(variables)}",
-            )
-        result[target] = parsed
+        result[target] = _option_expression(
+            expression,
+            "--grad",
+            allowed=set(variables),
+            unknown=f"--grad {expression!r} uses unknown symbol(s) {{}}",
+            hint=f"a surrogate gradient may use only {', '.join(variables)}",
+        )
     return tuple(result.items())
 
 
 def _updates(
-    updates: tuple[str, ...], weights: list[Weight], variables: dict
+    updates: tuple[str, ...], weights: list[Weight]
 ) -> tuple[tuple[sympy.Symbol, ParsedExpression], ...]:
     result: dict[sympy.Symbol, ParsedExpression] = {}
     by_name = {w.symbol.name: w.symbol for w in weights}
@@ -210,18 +206,28 @@ def _updates(
             )
         if by_name[name] in result:
             raise InputError(f"--update for '{name}' is given twice")
-        try:
-            parsed = parse(expression)
-        except ExpressionError as err:
-            raise InputError(f"--update {name}: {err}", hint=err.hint) from None
-        unknown = sorted(s.name for s in parsed.symbols if s.name not in by_name)
-        if unknown:
-            raise InputError(
-                f"--update {name}={expression}: may use only weights, not {', '.join(unknown)}",
-                hint="an update runs once per training call, from the layer's weights",
-            )
-        result[by_name[name]] = parsed
+        result[by_name[name]] = _option_expression(
+            expression,
+            f"--update {name}",
+            allowed=set(by_name),
+            unknown=f"--update {name}={expression}: may use only weights, not {{}}",
+            hint="an update runs once per training call, from the layer's weights",
+        )
     return tuple(result.items())
+
+
+def _option_expression(
+    text: str, option: str, *, allowed: set[str], unknown: str, hint: str
+) -> ParsedExpression:
+    """Parse an option's expression; its symbols must be among ``allowed``."""
+    try:
+        parsed = parse(text)
+    except ExpressionError as err:
+        raise InputError(f"{option}: {err}", hint=err.hint) from None
+    extra = sorted(s.name for s in parsed.symbols if s.name not in allowed)
+    if extra:
+        raise InputError(unknown.format(", ".join(extra)), hint=hint)
+    return parsed
 
 
 def _no_duplicates(names: list[str], option: str) -> None:

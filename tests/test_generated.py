@@ -225,3 +225,38 @@ def test_stable_rewrites_meet_the_extreme_input_goal(tmp_path):
     assert naive_grad != naive_grad  # NaN
     assert rows[("softplus", 100.0)]["scaffold"] == [100.0, 1.0]
     assert rows[("log_cosh", 1000.0)]["scaffold"][1] == 1.0
+
+
+@pytest.mark.slow
+def test_operation_benchmark_smoke_run(tmp_path):
+    """The benchmark keeps working: tiny tensors, one repeat, every variant and mode."""
+    report = tmp_path / "ops.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "ops.py"),
+            "--size",
+            "256",
+            "--repeats",
+            "2",
+            "--inner",
+            "1",
+            "--functions",
+            "softplus,log_cosh",
+            "--json",
+            report,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = json.loads(report.read_text())["rows"]
+    assert {(r["function"], r["mode"]) for r in rows} == {
+        (f, m) for f in ("softplus", "log_cosh") for m in ("eager", "function", "xla")
+    }
+    for row in rows:
+        assert row["generated"]["median"] > 0 and row["floor"]["median"] > 0
+        assert row["generated/naive"] > 0
+        assert ("builtin" in row) == (row["function"] == "softplus")
+    assert "| softplus | xla |" in run.stdout

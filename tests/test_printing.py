@@ -90,7 +90,7 @@ def test_constants_stay_python_numbers():
 
 def test_rational_only_code_does_not_use_math():
     printer = _printer()
-    assert printer.doprint(x**3 / 3) == "x**3/3"
+    assert printer.doprint(x**3 / 3) == "(x*x*x)/3"  # small powers: multiplications
     assert printer.uses_math is False
     assert printer.helpers == set()
 
@@ -234,3 +234,12 @@ def test_constant_too_large_for_a_float_is_refused_or_evaluates():
     except errors.UnsupportedError:
         return
     assert math.isfinite(_evaluate(code, 0.7))
+
+
+def test_numeric_factors_fold_into_one_constant():
+    # One multiplication by a Python float, not one pass over the tensor per factor.
+    printer = _printer()
+    assert printer.doprint(x * sympy.sqrt(2) / 2) == "((1/2)*math.sqrt(2))*x"
+    assert printer.doprint(-(x**2) / 2) == "(-1/2)*(x*x)"
+    assert printer.doprint(3 * x / 2) == "(3/2)*x"
+    assert printer.doprint(x / 2) == "x/2" and printer.doprint(2 * x) == "2*x"

@@ -34,14 +34,16 @@ __all__ = ["Gelu", "gelu"]
 def gelu(x):
     """Return f(x) = x*(1 + erf(x*sqrt(2)/2))/2 elementwise, with the gradient above."""
     t0 = x / 2  # x/2
-    t1 = t0 * math.sqrt(2)  # t0*sqrt(2)
+    t1 = (math.sqrt(2)) * t0  # t0*sqrt(2)
     t2 = tf.math.erf(t1)  # erf(t1)
     y = t0 * (1 + t2)
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
         return dy * (
-            1 / 2 + t2 / 2 + t1 * tf.math.exp(-(x**2) / 2) / math.sqrt(math.pi)
+            1 / 2
+            + t2 / 2
+            + (1 / math.sqrt(math.pi)) * (t1 * tf.math.exp((-1 / 2) * (x * x)))
         )
 
     return y, grad

@@ -204,7 +204,7 @@ def _short(device_name):
 
 def _plain_forward(x):
     """Return the formula without a custom gradient, for TensorFlow's autodiff."""
-    return x * (1 + tf.math.erf(x * math.sqrt(2) / 2)) / 2
+    return x * (1 + tf.math.erf(((1 / 2) * math.sqrt(2)) * x)) / 2
 
 
 def _arguments(dtype, points=POINTS):

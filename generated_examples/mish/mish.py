@@ -42,7 +42,7 @@ def mish(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return dy * (t0 + x * (1 - t0**2) * tf.math.sigmoid(x))
+        return dy * (t0 + x * (1 - (t0 * t0)) * tf.math.sigmoid(x))
 
     return y, grad
 

@@ -32,7 +32,7 @@ __all__ = ["ConditionalOp", "conditional_op"]
 def conditional_op(x):
     """Return f(x) = Piecewise((x**2, x > 0), (x, True)) elementwise, with the gradient above."""
     t0 = x > 0  # x > 0
-    y = tf.where(t0, x**2, x)
+    y = tf.where(t0, (x * x), x)
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""

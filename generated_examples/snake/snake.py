@@ -43,7 +43,7 @@ def snake(x, a):
     t0 = 1 / a  # 1/a
     t1 = a * x  # a*x
     t2 = tf.math.sin(t1)  # sin(t1)
-    t3 = t2**2  # t2**2
+    t3 = t2 * t2  # t2**2
     y = x + t0 * t3
 
     def grad(dy):
@@ -51,7 +51,7 @@ def snake(x, a):
         t4 = 2 * t2 * tf.math.cos(t1)  # 2*t2*cos(t1)
         return (
             dy * (1 + t4),
-            _sum_to_shape(dy * (-t3 / a**2 + t0 * t4 * x), a),
+            _sum_to_shape(dy * (-t3 / (a * a) + t0 * t4 * x), a),
         )
 
     return y, grad

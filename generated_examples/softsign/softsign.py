@@ -36,7 +36,7 @@ def softsign(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return dy / t0**2
+        return dy / (t0 * t0)
 
     return y, grad
 

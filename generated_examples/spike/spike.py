@@ -47,7 +47,7 @@ def spike(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return dy / (1 + (math.pi**2) * x**2)
+        return dy / (1 + (math.pi**2) * (x * x))
 
     return y, grad
 

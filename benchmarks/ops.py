@@ -1,0 +1,177 @@
+"""Speed of generated ops: forward+backward against autodiff, builtins and a memory-bound floor.
+
+Run: python benchmarks/ops.py [--size 4194304] [--repeats 15] [--json FILE]
+
+For gelu, silu, mish, softplus, log-cosh and elu (scaffold generates each into a temporary
+folder), times one forward+backward pass over a float32 vector of --size elements for
+  generated  the scaffold op (tf.custom_gradient),
+  naive      TensorFlow's autodiff of the same formula as typed,
+  builtin    the TF/Keras builtin, where one exists,
+  floor      a trivial elementwise op, y = 1.5*x, with its gradient: the memory-bound floor,
+in eager mode, under tf.function and under XLA (jit_compile=True), on the CPU and on each GPU.
+Variants run interleaved (one timing of each in turn, --repeats rounds) so machine drift hits all
+alike; each timing is the mean of --inner calls. Prints medians, min-max and the ratios
+generated/naive, generated/builtin and generated/floor of the medians; --json writes everything.
+Peak memory is read where TensorFlow reports it (GPUs); on the CPU it is "n/a".
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+
+FUNCTIONS = {
+    "gelu": ("0.5*x*(1+erf(x/sqrt(2)))", "lambda x: tf.nn.gelu(x, approximate=False)"),
+    "silu": ("x/(1+exp(-x))", "tf.nn.silu"),
+    "mish": ("x*tanh(log(1+exp(x)))", "keras.activations.mish"),
+    "softplus": ("log(1+exp(x))", "tf.nn.softplus"),
+    "log_cosh": ("log(cosh(x))", None),
+    "elu": ("Piecewise((x, x > 0), (exp(x) - 1, True))", "tf.nn.elu"),
+}
+MODES = ("eager", "function", "xla")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=4 * 1024 * 1024)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--inner", type=int, default=5, help="calls per timing")
+    parser.add_argument("--functions", default=",".join(FUNCTIONS))
+    parser.add_argument("--json", help="write all measurements to this file")
+    args = parser.parse_args()
+    names = [n for n in args.functions.split(",") if n]
+    from scaffold.api import generate
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            generate(FUNCTIONS[name][0], name=f"bench_{name}", out=folder)
+        sys.path.insert(0, folder)
+        results = measure(names, args.size, args.repeats, args.inner)
+    print(table(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=1)
+    return 0
+
+
+def measure(names: list[str], size: int, repeats: int, inner: int) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from scaffold.parse import parse
+    from scaffold.printing import TensorFlowPrinter
+
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:1]]
+    devices += [d.name for d in tf.config.list_logical_devices("GPU")]
+    results = {"size": size, "repeats": repeats, "inner": inner, "rows": []}
+    for device in devices:
+        with tf.device(device):
+            x = tf.constant(np.random.default_rng(0).normal(size=size).astype("float32"))
+            for name in names:
+                expression, builtin = FUNCTIONS[name]
+                naive_code = TensorFlowPrinter(like="x", float64_only=True).doprint(
+                    parse(expression).expr
+                )
+                namespace = {"tf": tf, "keras": keras, "math": __import__("math")}
+                variants = {
+                    "generated": getattr(importlib.import_module(f"bench_{name}"), f"bench_{name}"),
+                    "naive": eval(f"lambda x: {naive_code}", namespace),
+                    "floor": lambda x: 1.5 * x,
+                }
+                if builtin:
+                    variants["builtin"] = eval(builtin, namespace)
+                for mode in MODES:
+                    row = _time_mode(tf, x, variants, mode, repeats, inner, device)
+                    row.update(function=name, mode=mode, device=device.split("device:")[-1])
+                    results["rows"].append(row)
+    return results
+
+
+def _time_mode(tf, x, variants, mode, repeats, inner, device) -> dict:
+    steps = {}
+    for label, func in variants.items():
+        step = _forward_backward(tf, func)
+        if mode == "eager":
+            steps[label] = step
+        else:
+            steps[label] = tf.function(step, jit_compile=(mode == "xla"))
+        steps[label](x).numpy()  # warm-up: tracing and compilation are not timed
+    times = {label: [] for label in steps}
+    for _ in range(repeats):
+        for label, step in steps.items():  # interleaved
+            started = time.perf_counter()
+            for _ in range(inner):
+                result = step(x)
+            result.numpy()
+            times[label].append((time.perf_counter() - started) / inner)
+    row = {}
+    for label, values in times.items():
+        row[label] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "peak_bytes": _peak_memory(tf, device, steps[label], x),
+        }
+    for other in ("naive", "builtin", "floor"):
+        if other in row:
+            row[f"generated/{other}"] = row["generated"]["median"] / row[other]["median"]
+    return row
+
+
+def _forward_backward(tf, func):
+    # A closure, not a default argument: autograph mis-converts a custom-gradient function
+    # passed as a default argument value.
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = func(x)
+        return tape.gradient(y, x)
+
+    return step
+
+
+def _peak_memory(tf, device, step, x):
+    if "GPU" not in device:
+        return None
+    tf.config.experimental.reset_memory_stats(device)
+    step(x).numpy()
+    return tf.config.experimental.get_memory_info(device)["peak"]
+
+
+def table(results: dict) -> str:
+    lines = [
+        f"forward+backward, float32, {results['size']} elements; medians of"
+        f" {results['repeats']} interleaved timings (ms), ratios of medians",
+        "",
+        "| function | mode | device | generated | naive | builtin | floor |"
+        " gen/naive | gen/builtin | gen/floor |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def ms(row, label):
+        if label not in row:
+            return "-"
+        cell = row[label]
+        return f"{cell['median'] * 1e3:.2f} ({cell['min'] * 1e3:.2f}-{cell['max'] * 1e3:.2f})"
+
+    def ratio(row, key):
+        return f"{row[key]:.2f}" if key in row else "-"
+
+    for row in results["rows"]:
+        lines.append(
+            f"| {row['function']} | {row['mode']} | {row['device']} | {ms(row, 'generated')} |"
+            f" {ms(row, 'naive')} | {ms(row, 'builtin')} | {ms(row, 'floor')} |"
+            f" {ratio(row, 'generated/naive')} | {ratio(row, 'generated/builtin')} |"
+            f" {ratio(row, 'generated/floor')} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
