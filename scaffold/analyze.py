@@ -57,11 +57,6 @@ class Analysis:
     updates: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
 
     @property
-    def input(self) -> sympy.Symbol:
-        """The first input (the only one for elementwise single-input layers)."""
-        return self.spec.inputs[0]
-
-    @property
     def derivative(self) -> sympy.Expr:
         """The backward expression for the first input."""
         return self.gradients[0]

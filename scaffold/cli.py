@@ -337,10 +337,13 @@ def _run_validation(
     devices, table = report.matrix()
     width = max([len("check"), *(len(check) for check in table)])
     cell = max([8, *(len(v) for row in table.values() for v in row.values())])
-    typer.echo("\n" + "check".ljust(width) + "".join(f" {d:<{cell}}" for d in devices))
+    header = "check".ljust(width) + "".join(f" {d:<{cell}}" for d in devices)
+    typer.echo("\n" + header.rstrip())
     for check, row in table.items():
-        cells = "".join(f" {row.get(d, ''):<{cell}}" for d in devices)
-        typer.secho(check.ljust(width) + cells, fg=typer.colors.RED if "FAIL" in cells else None)
+        line = (
+            check.ljust(width) + "".join(f" {row.get(d, ''):<{cell}}" for d in devices)
+        ).rstrip()
+        typer.secho(line, fg=typer.colors.RED if "FAIL" in line else None)
     counts = {}
     for case in report.cases:
         counts[case.outcome] = counts.get(case.outcome, 0) + 1
@@ -372,7 +375,7 @@ def _run_validation(
 
 def _progress(line: str) -> None:
     # pytest's progress lines ("test_sine.py ....s [100%]"); the summary is ours.
-    if line.startswith(("test_", "/")) or "%]" in line:
+    if line.rstrip().endswith("%]"):
         typer.echo(line)
 
 

@@ -177,11 +177,6 @@ class LayerPlan:
         return self.inputs + self.weights
 
     @property
-    def input(self) -> str:
-        """Name of the first input."""
-        return self.inputs[0].name
-
-    @property
     def surrogate(self) -> bool:
         """Whether any gradient is a surrogate rather than the derivative."""
         return any(v.surrogate for v in self.variables)

@@ -69,14 +69,6 @@ class ValidationReport:
             and not any(c.outcome in ("failed", "error") for c in self.cases)
         )
 
-    def by_device(self) -> dict[str, dict[str, int]]:
-        """Counts of outcomes per device ('-' for device-independent tests)."""
-        table: dict[str, dict[str, int]] = {}
-        for case in self.cases:
-            row = table.setdefault(case.device or "-", {})
-            row[case.outcome] = row.get(case.outcome, 0) + 1
-        return dict(sorted(table.items()))
-
     def matrix(self) -> tuple[list[str], dict[str, dict[str, str]]]:
         """Rows = checks (test functions), columns = devices ('-': device-independent).
 
