@@ -227,10 +227,10 @@ class TensorFlowPrinter(StrPrinter):
         return f"_{name}({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_Max(self, expr: sympy.Max) -> str:
-        return self._nested("tf.math.maximum", expr.args)
+        return self._nested("tf.math.maximum", _tensors_first(expr.args))
 
     def _print_Min(self, expr: sympy.Min) -> str:
-        return self._nested("tf.math.minimum", expr.args)
+        return self._nested("tf.math.minimum", _tensors_first(expr.args))
 
     def _nested(self, function: str, args: tuple[sympy.Expr, ...]) -> str:
         code = self._print(args[0])
@@ -302,6 +302,15 @@ class TensorFlowPrinter(StrPrinter):
 # Every table entry and the generic function path share one method.
 for _func in TF_FUNCTIONS:
     setattr(TensorFlowPrinter, f"_print_{_func.__name__}", TensorFlowPrinter._print_Function)
+
+
+def _tensors_first(args: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:
+    """Arguments with symbols before constants.
+
+    In graph mode tf.math.minimum(1, x) makes 1 an int32 tensor and fails against a float x,
+    while tf.math.minimum(x, 1) converts 1 to x's dtype.
+    """
+    return tuple(sorted(args, key=lambda arg: not arg.free_symbols))
 
 
 def _large(number: sympy.Rational) -> bool:

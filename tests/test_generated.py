@@ -34,6 +34,8 @@ LAYERS = {
     "arctangent": "atan(x)",
     "comp_error": "erfc(x)",
     "log_gamma": "loggamma(x)",
+    # A constant first argument: tf.math.minimum(1, x) fails in graph mode, (x, 1) does not.
+    "hardtanh": "Max(-1, Min(1, x))",
     # Symbols named like the generated code's own variables: renamed there, still correct.
     "renamed": "grad*sin(dy) + y*variables",
     "self_named": "sin(self)*upstream",

@@ -243,3 +243,10 @@ def test_numeric_factors_fold_into_one_constant():
     assert printer.doprint(-(x**2) / 2) == "(-1/2)*(x*x)"
     assert printer.doprint(3 * x / 2) == "(3/2)*x"
     assert printer.doprint(x / 2) == "x/2" and printer.doprint(2 * x) == "2*x"
+
+
+def test_constants_come_after_tensors_in_binary_ops():
+    # tf.math.minimum(1, x) fails in graph mode for a float x (1 becomes int32).
+    printer = _printer()
+    code = printer.doprint(sympy.Max(-1, sympy.Min(1, x)))
+    assert code == "tf.math.maximum(tf.math.minimum(x, 1), -1)"
