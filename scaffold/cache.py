@@ -33,22 +33,22 @@ def key(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def read(kind: str, name: str) -> str | None:
-    """The cached text for ``name``, or None."""
+def read(kind: str, name: str) -> bytes | None:
+    """The cached bytes for ``name``, or None."""
     try:
-        return (folder() / kind / name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return (folder() / kind / name).read_bytes()
+    except OSError:
         return None
 
 
-def write(kind: str, name: str, text: str) -> None:
-    """Store ``text`` atomically (a concurrent reader sees all of it or nothing)."""
+def write(kind: str, name: str, data: bytes) -> None:
+    """Store ``data`` atomically (a concurrent reader sees all of it or nothing)."""
     target = folder() / kind
     try:
         target.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=target, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(temporary, target / name)
     except OSError:
         pass

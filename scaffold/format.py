@@ -21,13 +21,15 @@ def format_source(source: str, filename: str) -> str:
 
     _compile(source, filename)
     cache_key = cache.key(black.__version__, str(LINE_LENGTH), source)
-    formatted = cache.read("black", cache_key)
-    if formatted is None:
+    cached = cache.read("black", cache_key)
+    if cached is not None:
+        formatted = cached.decode("utf-8")
+    else:
         try:
             formatted = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
         except black.InvalidInput as err:  # pragma: no cover - _compile catches this first
             raise InternalError(f"black could not parse generated {filename}: {err}") from err
-        cache.write("black", cache_key, formatted)
+        cache.write("black", cache_key, formatted.encode("utf-8"))
     _compile(formatted, filename)
     return formatted
 

@@ -316,7 +316,7 @@ def build_plan(
     )
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
-    plain_forward = _shaped(test_printer, analysis.parsed.expr, like=first)
+    plain_forward = test_printer.doprint_shaped(analysis.parsed.expr)
     n_inputs = len(spec.inputs)
     return LayerPlan(
         name=name,
@@ -333,7 +333,7 @@ def build_plan(
         stable_text=math_text(analysis.forward) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=_shaped(printer, analysis.forward_out, like=first),
+        forward_return=printer.doprint_shaped(analysis.forward_out),
         grad_lines=grad_lines,
         saved=tuple(saved),
         plain_forward=plain_forward,
@@ -396,13 +396,3 @@ def _update_code(update: sympy.Expr, weight: str) -> str:
 
 def _assignment(printer: TensorFlowPrinter, symbol: sympy.Symbol, expr: sympy.Expr) -> Assignment:
     return Assignment(name=symbol.name, code=printer.doprint(expr), math=math_text(expr))
-
-
-def _shaped(printer: TensorFlowPrinter, expr: sympy.Expr, *, like: str) -> str:
-    """Code for ``expr``; a constant is broadcast to the input's shape and dtype."""
-    code = printer.doprint(expr)
-    if expr.free_symbols:
-        return code
-    if expr == 0:
-        return f"tf.zeros_like({like})"
-    return f"tf.ones_like({like}) * {code}"

@@ -258,6 +258,10 @@ class TensorFlowPrinter(StrPrinter):
             code = f"tf.where({self._print(condition)}, {self._branch(value)}, {code})"
         return code
 
+    def doprint_shaped(self, expr: sympy.Expr) -> str:
+        """Code for ``expr`` as a tensor: a constant gets the shape and dtype of ``like``."""
+        return self._branch(to_printable(expr))
+
     def _branch(self, value: sympy.Expr) -> str:
         if value.free_symbols:
             return self._print(value)

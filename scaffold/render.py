@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import tempfile
 from importlib import resources
 
 import jinja2
@@ -41,22 +39,12 @@ class _BytecodeCache(jinja2.BytecodeCache):
     """Compiled templates in scaffold's cache folder (Jinja checks the source's checksum)."""
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            with open(cache.folder() / "jinja" / bucket.key, "rb") as handle:
-                bucket.load_bytecode(handle)
-        except OSError:
-            pass
+        data = cache.read("jinja", bucket.key)
+        if data is not None:
+            bucket.bytecode_from_string(data)
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        target = cache.folder() / "jinja"
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=target, prefix=".", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                bucket.write_bytecode(handle)
-            os.replace(temporary, target / bucket.key)
-        except OSError:
-            pass
+        cache.write("jinja", bucket.key, bucket.bytecode_to_string())
 
 
 def render(template_name: str, plan: LayerPlan) -> str:
