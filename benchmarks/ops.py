@@ -3,16 +3,20 @@
 Run: python benchmarks/ops.py [--size 4194304] [--repeats 15] [--json FILE]
 
 For gelu, silu, mish, softplus, log-cosh and elu (scaffold generates each into a temporary
-folder), times one forward+backward pass over a float32 vector of --size elements for
+folder), times one forward+backward pass over a float32 vector of --size elements (the step returns
+both the output y and the gradient for a random upstream gradient dy, as a training step uses
+them, so no mode can prune either pass) for
   generated  the scaffold op (tf.custom_gradient),
   naive      TensorFlow's autodiff of the same formula as typed,
   builtin    the TF/Keras builtin, where one exists,
-  floor      a trivial elementwise op, y = 1.5*x, with its gradient: the memory-bound floor,
+  floor      a trivial elementwise op, y = 1.5*x, and its gradient 1.5*dy: the memory-bound
+             floor (read x, write y, read dy, write the gradient),
 in eager mode, under tf.function and under XLA (jit_compile=True), on the CPU and on each GPU.
 Variants run interleaved (one timing of each in turn, --repeats rounds) so machine drift hits all
 alike; each timing is the mean of --inner calls. Prints medians, min-max and the ratios
 generated/naive, generated/builtin and generated/floor of the medians; --json writes everything.
-Peak memory is read where TensorFlow reports it (GPUs); on the CPU it is "n/a".
+Peak memory is the allocator's peak during one step above what was allocated before it (x, dy),
+as tf.config.experimental.get_memory_info reports it; XLA's own scratch buffers are not in it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def main() -> int:
         sys.path.insert(0, folder)
         results = measure(names, args.size, args.repeats, args.inner)
     print(table(results))
+    print()
+    print(memory_table(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
@@ -72,7 +78,9 @@ def measure(names: list[str], size: int, repeats: int, inner: int) -> dict:
     results = {"size": size, "repeats": repeats, "inner": inner, "rows": []}
     for device in devices:
         with tf.device(device):
-            x = tf.constant(np.random.default_rng(0).normal(size=size).astype("float32"))
+            rng = np.random.default_rng(0)
+            x = tf.constant(rng.normal(size=size).astype("float32"))
+            dy = tf.constant(rng.normal(size=size).astype("float32"))
             for name in names:
                 expression, builtin = FUNCTIONS[name]
                 naive_code = TensorFlowPrinter(like="x", float64_only=True).doprint(
@@ -87,13 +95,13 @@ def measure(names: list[str], size: int, repeats: int, inner: int) -> dict:
                 if builtin:
                     variants["builtin"] = eval(builtin, namespace)
                 for mode in MODES:
-                    row = _time_mode(tf, x, variants, mode, repeats, inner, device)
+                    row = _time_mode(tf, (x, dy), variants, mode, repeats, inner, device)
                     row.update(function=name, mode=mode, device=device.split("device:")[-1])
                     results["rows"].append(row)
     return results
 
 
-def _time_mode(tf, x, variants, mode, repeats, inner, device) -> dict:
+def _time_mode(tf, args, variants, mode, repeats, inner, device) -> dict:
     steps = {}
     for label, func in variants.items():
         step = _forward_backward(tf, func)
@@ -101,14 +109,14 @@ def _time_mode(tf, x, variants, mode, repeats, inner, device) -> dict:
             steps[label] = step
         else:
             steps[label] = tf.function(step, jit_compile=(mode == "xla"))
-        steps[label](x).numpy()  # warm-up: tracing and compilation are not timed
+        steps[label](*args)[1].numpy()  # warm-up: tracing and compilation are not timed
     times = {label: [] for label in steps}
     for _ in range(repeats):
         for label, step in steps.items():  # interleaved
             started = time.perf_counter()
             for _ in range(inner):
-                result = step(x)
-            result.numpy()
+                result = step(*args)
+            result[1].numpy()
             times[label].append((time.perf_counter() - started) / inner)
     row = {}
     for label, values in times.items():
@@ -116,8 +124,10 @@ def _time_mode(tf, x, variants, mode, repeats, inner, device) -> dict:
             "median": statistics.median(values),
             "min": min(values),
             "max": max(values),
-            "peak_bytes": _peak_memory(tf, device, steps[label], x),
+            "peak_bytes": _peak_memory(tf, device, steps[label], args),
         }
+        if mode == "eager":
+            row[label]["held_bytes"] = _held_memory(tf, device, variants[label], args[0])
     for other in ("naive", "builtin", "floor"):
         if other in row:
             row[f"generated/{other}"] = row["generated"]["median"] / row[other]["median"]
@@ -127,21 +137,44 @@ def _time_mode(tf, x, variants, mode, repeats, inner, device) -> dict:
 def _forward_backward(tf, func):
     # A closure, not a default argument: autograph mis-converts a custom-gradient function
     # passed as a default argument value.
-    def step(x):
+    def step(x, dy):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = func(x)
-        return tape.gradient(y, x)
+        return y, tape.gradient(y, x, output_gradients=dy)
 
     return step
 
 
-def _peak_memory(tf, device, step, x):
-    if "GPU" not in device:
+def _peak_memory(tf, device, step, args):
+    try:
+        tf.config.experimental.reset_memory_stats(device)
+        before = tf.config.experimental.get_memory_info(device)["current"]
+        result = step(*args)
+        result[1].numpy()
+        peak = tf.config.experimental.get_memory_info(device)["peak"]
+    except (ValueError, tf.errors.OpError):  # a device without memory statistics
         return None
-    tf.config.experimental.reset_memory_stats(device)
-    step(x).numpy()
-    return tf.config.experimental.get_memory_info(device)["peak"]
+    del result
+    return peak - before
+
+
+def _held_memory(tf, device, func, x):
+    """Bytes kept from the forward pass for the backward one, beyond x and y (eager mode).
+
+    In a deep network these are alive from a layer's forward pass until its backward pass:
+    they, more than one step's peak, set how large a model fits in memory.
+    """
+    try:
+        before = tf.config.experimental.get_memory_info(device)["current"]
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = func(x)
+        held = tf.config.experimental.get_memory_info(device)["current"] - before
+    except (ValueError, tf.errors.OpError):
+        return None
+    del tape
+    return held - y.shape.num_elements() * y.dtype.size
 
 
 def table(results: dict) -> str:
@@ -150,8 +183,8 @@ def table(results: dict) -> str:
         f" {results['repeats']} interleaved timings (ms), ratios of medians",
         "",
         "| function | mode | device | generated | naive | builtin | floor |"
-        " gen/naive | gen/builtin | gen/floor |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " gen/naive | gen/builtin | gen/floor | peak MiB gen / naive / builtin |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def ms(row, label):
@@ -163,13 +196,39 @@ def table(results: dict) -> str:
     def ratio(row, key):
         return f"{row[key]:.2f}" if key in row else "-"
 
+    def peaks(row):
+        cells = []
+        for label in ("generated", "naive", "builtin"):
+            peak = row.get(label, {}).get("peak_bytes")
+            cells.append("-" if peak is None else f"{peak / 2**20:.0f}")
+        return " / ".join(cells)
+
     for row in results["rows"]:
         lines.append(
             f"| {row['function']} | {row['mode']} | {row['device']} | {ms(row, 'generated')} |"
             f" {ms(row, 'naive')} | {ms(row, 'builtin')} | {ms(row, 'floor')} |"
             f" {ratio(row, 'generated/naive')} | {ratio(row, 'generated/builtin')} |"
-            f" {ratio(row, 'generated/floor')} |"
+            f" {ratio(row, 'generated/floor')} | {peaks(row)} |"
         )
+    return "\n".join(lines)
+
+
+def memory_table(results: dict) -> str:
+    """Memory kept from the forward pass for the backward one (eager), per variant."""
+    lines = [
+        "memory held from the forward pass for the backward pass, beyond x and y (MiB, eager)",
+        "",
+        "| function | device | generated | naive | builtin |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for row in results["rows"]:
+        if row["mode"] != "eager":
+            continue
+        cells = []
+        for label in ("generated", "naive", "builtin"):
+            held = row.get(label, {}).get("held_bytes")
+            cells.append("-" if held is None else f"{held / 2**20:.0f}")
+        lines.append(f"| {row['function']} | {row['device']} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -261,4 +261,9 @@ def test_operation_benchmark_smoke_run(tmp_path):
         assert row["generated"]["median"] > 0 and row["floor"]["median"] > 0
         assert row["generated/naive"] > 0
         assert ("builtin" in row) == (row["function"] == "softplus")
+        # TensorFlow reports allocator statistics on the CPU too: memory is measured here.
+        assert row["generated"]["peak_bytes"] > 0 and row["naive"]["peak_bytes"] > 0
+        if row["mode"] == "eager":
+            assert row["generated"]["held_bytes"] >= 0
     assert "| softplus | xla |" in run.stdout
+    assert "| softplus | CPU:0 |" in run.stdout  # the table of memory held between passes
