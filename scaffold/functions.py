@@ -106,7 +106,7 @@ class Expm1(sympy.Function):
 
 
 class LogCosh(sympy.Function):
-    """log(cosh(u)), computed as |u| + softplus(-2|u|) - log(2); derivative tanh(u)."""
+    """log(cosh(u)), computed as |u| + log1p(exp(-2|u|)) - log(2); derivative tanh(u)."""
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return tanh(u)."""

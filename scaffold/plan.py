@@ -262,7 +262,8 @@ def build_plan(
     """Turn the analysis and reference values into the templates' plain data."""
     spec = analysis.spec
     first = spec.inputs[0].name
-    printer = TensorFlowPrinter(like=first)
+    one_shape = len(spec.inputs) == 1 and not spec.weights
+    printer = TensorFlowPrinter(like=first, one_shape=one_shape)
     forward_lines = tuple(_assignment(printer, s, e) for s, e in analysis.forward_temps)
     grad_lines = tuple(_assignment(printer, s, e) for s, e in analysis.grad_temps)
     upstream = sympy.Symbol(names["dy"], real=True)
@@ -277,7 +278,7 @@ def build_plan(
         if grad_out == 0:
             grad_code = f"tf.zeros_like({symbol.name})"
         else:
-            grad_code = printer.doprint(upstream * grad_out)
+            grad_code = printer.doprint(_into_branches(upstream, grad_out))
             if weight is not None or not exact_shape:
                 printer.helpers.add("sum_to_shape")
                 grad_code = f"_sum_to_shape({grad_code}, {symbol.name})"
@@ -333,11 +334,11 @@ def build_plan(
         stable_text=math_text(analysis.forward) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=printer.doprint_shaped(analysis.forward_out),
+        forward_return=printer.doprint_shaped(_into_branches(sympy.S.One, analysis.forward_out)),
         grad_lines=grad_lines,
         saved=tuple(saved),
         plain_forward=plain_forward,
-        notes=analysis.notes,
+        notes=analysis.notes + ((FUSED_SIGMOID_NOTE,) if printer.fused_sigmoid else ()),
         smooth=analysis.smooth,
         uses_math=printer.uses_math,
         test_uses_math=test_printer.uses_math,
@@ -352,6 +353,26 @@ def build_plan(
         extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
         second_skip=_second_skip(analysis, refs),
     )
+
+
+def _into_branches(factor: sympy.Expr, expr: sympy.Expr) -> sympy.Expr:
+    """factor*expr, with factor and a numeric coefficient moved into a conditional's branches.
+
+    where(c, dy, dy*g), not dy*where(c, ones, g), which costs one more pass over the data (and,
+    for a constant branch, a tensor of ones).
+    """
+    coefficient, rest = expr.as_coeff_Mul()
+    if isinstance(rest, sympy.Piecewise):
+        factor = factor * coefficient
+        return sympy.Piecewise(*((factor * e, c) for e, c in rest.args))
+    return factor * expr
+
+
+FUSED_SIGMOID_NOTE = (
+    "tf.raw_ops.SoftplusGrad(gradients=g, features=u) computes g*sigmoid(u) in one TensorFlow"
+    " kernel (it is the gradient kernel of softplus): the code uses it for products with a"
+    " sigmoid, which saves a pass over the data outside XLA."
+)
 
 
 def _second_skip(analysis: Analysis, refs: References) -> str:

@@ -91,14 +91,18 @@ def to_printable(expr: sympy.Expr) -> sympy.Expr:
 class TensorFlowPrinter(StrPrinter):
     """Prints SymPy expressions as TensorFlow code; records the helpers the code needs."""
 
-    def __init__(self, *, like: str, float64_only: bool = False) -> None:
+    def __init__(self, *, like: str, float64_only: bool = False, one_shape: bool = False) -> None:
         super().__init__({"order": "none"})
         # like: a tensor in scope wherever the code runs (the first input), which gives constant
         # branches of a conditional their dtype. float64_only: code for the generated tests,
-        # which needs no float16/bfloat16 workarounds and no helpers.
+        # which needs no float16/bfloat16 workarounds and no helpers. one_shape: every tensor
+        # in the code has the same shape (one input, no weights), so the fused kernels below,
+        # which do not broadcast, may be used.
         self.like = like
         self.float64_only = float64_only
+        self.one_shape = one_shape
         self.uses_math = False
+        self.fused_sigmoid = False
         self.helpers: set[str] = set()
 
     def doprint(self, expr: sympy.Expr) -> str:
@@ -151,6 +155,9 @@ class TensorFlowPrinter(StrPrinter):
         # overflow float16 (see MAX_SMALL_TERM). Integer coefficients and 1/n stay as written.
         if not expr.free_symbols:
             return self._print(expr)
+        fused = self._fused_sigmoid(expr)
+        if fused:
+            return fused
         number, rest = expr.as_independent(*expr.free_symbols, as_Add=False)
         simple = number.is_Integer or (number.is_Rational and number.p == 1)
         if number == 1 or (simple and not _large(number)):
@@ -163,6 +170,31 @@ class TensorFlowPrinter(StrPrinter):
             constant = self._print_constant(number)
             constant = constant if constant.startswith("(") else f"({constant})"
         return f"{constant}*{self.parenthesize(rest, PRECEDENCE['Mul'])}"
+
+    def _fused_sigmoid(self, expr: sympy.Mul) -> str:
+        """g*sigmoid(u) as TensorFlow's SoftplusGrad kernel, which computes exactly that.
+
+        One kernel instead of two (sigmoid, then the product) saves a full pass over the data
+        in eager mode and under tf.function; XLA lowers both forms alike. The kernel does not
+        broadcast, so it is used only when every tensor has one shape ("" otherwise).
+        """
+        if not self.one_shape:
+            return ""
+        sigmoid = next(
+            (f for f in expr.args if isinstance(f, Sigmoid) and f.args[0].free_symbols), None
+        )
+        if sigmoid is None:
+            return ""
+        others = list(expr.args)
+        others.remove(sigmoid)
+        rest = sympy.Mul(*others)
+        if not rest.free_symbols:
+            return ""
+        self.fused_sigmoid = True
+        return (
+            f"tf.raw_ops.SoftplusGrad(gradients={self._print(rest)},"
+            f" features={self._print(sigmoid.args[0])})"
+        )
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return self._float_literal(expr)

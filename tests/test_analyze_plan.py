@@ -167,3 +167,26 @@ def test_weights_may_not_shadow_layer_attributes():
     with pytest.raises(InvalidNameError, match="Keras Layer attribute"):
         check_weight_names(["name"])
     check_weight_names(["alpha", "s"])
+
+
+def test_conditionals_take_the_upstream_gradient_and_coefficients_into_their_branches():
+    from scaffold.api import render_layer
+
+    plan, _ = render_layer("3*Piecewise((x, x > 0), (exp(x) - 1, True))", name="elu3", timeout=None)
+    # where(c, 3*dy, 3*dy*exp(x)): no tensor of ones, no extra pass multiplying the where.
+    assert plan.inputs[0].grad_code == "tf.where(t0, 3*dy, 3*dy*tf.math.exp(x))"
+    assert plan.forward_return == "tf.where(t0, 3*x, 3*tf.math.expm1(x))"
+
+
+def test_the_fused_sigmoid_kernel_is_used_only_without_broadcasting():
+    from scaffold.api import Options, render_layer
+    from scaffold.plan import FUSED_SIGMOID_NOTE
+
+    plan, _ = render_layer("x/(1+exp(-x))", name="silu", timeout=None)
+    assert "tf.raw_ops.SoftplusGrad(" in plan.inputs[0].grad_code
+    assert FUSED_SIGMOID_NOTE in plan.notes
+    # Two inputs broadcast against each other; SoftplusGrad would refuse unequal shapes.
+    options = Options(inputs="x,s")
+    plan, _ = render_layer("x/(1+exp(-s))", name="gate", options=options, timeout=None)
+    assert not any("SoftplusGrad" in v.grad_code for v in plan.inputs)
+    assert FUSED_SIGMOID_NOTE not in plan.notes

@@ -24,6 +24,7 @@ KNOWN_TF = {
     *(f"tf.math.{name}" for name in ("equal", "not_equal", "logical_and", "logical_or")),
     *("tf.math.logical_not", "tf.where", "tf.zeros_like", "tf.ones_like", "tf.constant"),
     "tf.float64",
+    "tf.raw_ops.SoftplusGrad",
 }
 
 
@@ -52,7 +53,8 @@ def _check_code(code: str, printer: TensorFlowPrinter, variables: set[str]) -> N
             dotted = _dotted(node)
             assert dotted is not None, f"attribute of an expression in {code}"
             if dotted.startswith("tf."):
-                assert dotted in KNOWN_TF or dotted in ("tf.math",), f"{dotted} in {code}"
+                prefix = dotted in ("tf.math", "tf.raw_ops")
+                assert dotted in KNOWN_TF or prefix, f"{dotted} in {code}"
             else:
                 assert dotted.startswith("math.") and hasattr(math, dotted[5:]), code
 
@@ -165,7 +167,11 @@ def _stand_in_tf() -> types.SimpleNamespace:
     functions.update(abs=abs, maximum=max, minimum=min, equal=float.__eq__)
     functions.update(not_equal=float.__ne__, logical_not=lambda a: not a)
     functions.update(logical_and=lambda a, b: a and b, logical_or=lambda a, b: a or b)
+    functions.update(sigmoid=lambda u: 1 / (1 + math.exp(-u)))
     return types.SimpleNamespace(
+        raw_ops=types.SimpleNamespace(
+            SoftplusGrad=lambda gradients, features: gradients / (1 + math.exp(-features))
+        ),
         math=types.SimpleNamespace(**functions),
         where=lambda condition, a, b: a if condition else b,
         ones_like=lambda _: 1.0,
@@ -250,3 +256,23 @@ def test_constants_come_after_tensors_in_binary_ops():
     printer = _printer()
     code = printer.doprint(sympy.Max(-1, sympy.Min(1, x)))
     assert code == "tf.math.maximum(tf.math.minimum(x, 1), -1)"
+
+
+def test_products_with_a_sigmoid_use_the_fused_kernel_only_when_shapes_agree():
+    # SoftplusGrad(g, u) = g*sigmoid(u) in one kernel; it does not broadcast.
+    from scaffold.functions import Sigmoid
+
+    y = sympy.Symbol("y", real=True)
+    expr = 3 * y * x * Sigmoid(-x)
+    fused = TensorFlowPrinter(like="x", one_shape=True)
+    code = fused.doprint(expr)
+    assert code == "tf.raw_ops.SoftplusGrad(gradients=3*x*y, features=-x)"
+    assert fused.fused_sigmoid
+    _check_code(code, fused, {"x", "y"})
+    value = eval(code, {"__builtins__": {}, "tf": _stand_in_tf(), "x": 0.7, "y": -1.3})
+    assert value == pytest.approx(3 * -1.3 * 0.7 / (1 + math.exp(0.7)), rel=1e-14)
+    plain = _printer()
+    assert "SoftplusGrad" not in plain.doprint(expr) and not plain.fused_sigmoid
+    # Nothing to fuse with: a lone sigmoid, or one times a number, stays a sigmoid.
+    assert fused.doprint(Sigmoid(x)) == "tf.math.sigmoid(x)"
+    assert fused.doprint(2 * Sigmoid(x)) == "2*tf.math.sigmoid(x)"

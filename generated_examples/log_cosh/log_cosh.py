@@ -37,9 +37,9 @@ __all__ = ["LogCosh", "log_cosh"]
 
 
 def _log_cosh(u):
-    """log(cosh(u)) as |u| + softplus(-2|u|) - log(2): no overflow for large |u|."""
+    """log(cosh(u)) as |u| + log1p(exp(-2|u|)) - log(2): exp never overflows."""
     magnitude = tf.math.abs(u)
-    return magnitude + tf.math.softplus(-2 * magnitude) - math.log(2)
+    return magnitude + tf.math.log1p(tf.math.exp(-2 * magnitude)) - math.log(2)
 
 
 @tf.custom_gradient

@@ -17,6 +17,10 @@ Computed in a numerically stable form (so neither pass overflows or cancels)::
 
 with the rewrites log(1+exp(u)) -> softplus(u). The derivatives above are of this form.
 
+tf.raw_ops.SoftplusGrad(gradients=g, features=u) computes g*sigmoid(u) in one TensorFlow
+kernel (it is the gradient kernel of softplus): the code uses it for products with a
+sigmoid, which saves a pass over the data outside XLA.
+
 The op is elementwise. Its gradient is dy times the expressions above, written with
 TensorFlow ops instead of TensorFlow's autodiff of the forward graph; the backward pass
 reuses t0, x from the forward pass. Conditionals are elementwise tf.where, never
@@ -42,7 +46,9 @@ def mish(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return dy * (t0 + x * (1 - (t0 * t0)) * tf.math.sigmoid(x))
+        return dy * (
+            t0 + tf.raw_ops.SoftplusGrad(gradients=x * (1 - (t0 * t0)), features=x)
+        )
 
     return y, grad
 

@@ -36,7 +36,7 @@ def safe_log(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return dy * tf.where(t0, (1 / x), tf.zeros_like(x))
+        return tf.where(t0, dy / x, tf.zeros_like(x))
 
     return y, grad
 

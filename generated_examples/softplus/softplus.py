@@ -17,6 +17,10 @@ Computed in a numerically stable form (so neither pass overflows or cancels)::
 
 with the rewrites log(1+exp(u)) -> softplus(u). The derivatives above are of this form.
 
+tf.raw_ops.SoftplusGrad(gradients=g, features=u) computes g*sigmoid(u) in one TensorFlow
+kernel (it is the gradient kernel of softplus): the code uses it for products with a
+sigmoid, which saves a pass over the data outside XLA.
+
 The op is elementwise. Its gradient is dy times the expressions above, written with
 TensorFlow ops instead of TensorFlow's autodiff of the forward graph; the backward pass
 reuses x from the forward pass. Conditionals are elementwise tf.where, never tf.cond.
@@ -41,7 +45,7 @@ def softplus(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return dy * tf.math.sigmoid(x)
+        return tf.raw_ops.SoftplusGrad(gradients=dy, features=x)
 
     return y, grad
 
