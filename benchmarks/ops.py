@@ -1,12 +1,14 @@
 """Speed of generated ops: forward+backward against autodiff, builtins and a memory-bound floor.
 
-Run: python benchmarks/ops.py [--size 4194304] [--repeats 15] [--json FILE]
+Run: python benchmarks/ops.py [--size 4194304] [--repeats 15] [--save reuse,derivative,inputs]
+                              [--json FILE]
 
 For gelu, silu, mish, softplus, log-cosh and elu (scaffold generates each into a temporary
 folder), times one forward+backward pass over a float32 vector of --size elements (the step returns
 both the output y and the gradient for a random upstream gradient dy, as a training step uses
 them, so no mode can prune either pass) for
-  generated  the scaffold op (tf.custom_gradient),
+  generated  the scaffold op (tf.custom_gradient), generated with the first --save policy
+             (scaffold's default, reuse); each further policy P is the variant generated[P],
   naive      TensorFlow's autodiff of the same formula as typed,
   builtin    the TF/Keras builtin, where one exists,
   floor      a trivial elementwise op, y = 1.5*x, and its gradient 1.5*dy: the memory-bound
@@ -46,26 +48,37 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--inner", type=int, default=5, help="calls per timing")
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
+    parser.add_argument(
+        "--save",
+        default="reuse,derivative,inputs",
+        help="scaffold's --save policies to generate each op with; the first is 'generated'",
+    )
     parser.add_argument("--json", help="write all measurements to this file")
     args = parser.parse_args()
     names = [n for n in args.functions.split(",") if n]
-    from scaffold.api import generate
+    policies = [p for p in args.save.split(",") if p]
+    from scaffold.api import Options, generate
 
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
-            generate(FUNCTIONS[name][0], name=f"bench_{name}", out=folder)
+            for policy in policies:
+                module = f"bench_{name}_{policy}"
+                generate(FUNCTIONS[name][0], name=module, out=folder, options=Options(save=policy))
         sys.path.insert(0, folder)
-        results = measure(names, args.size, args.repeats, args.inner)
+        results = measure(names, policies, args.size, args.repeats, args.inner)
     print(table(results))
     print()
     print(memory_table(results))
+    if len(policies) > 1:
+        print()
+        print(policy_table(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
     return 0
 
 
-def measure(names: list[str], size: int, repeats: int, inner: int) -> dict:
+def measure(names: list[str], policies: list[str], size: int, repeats: int, inner: int) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -75,7 +88,7 @@ def measure(names: list[str], size: int, repeats: int, inner: int) -> dict:
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")[:1]]
     devices += [d.name for d in tf.config.list_logical_devices("GPU")]
-    results = {"size": size, "repeats": repeats, "inner": inner, "rows": []}
+    results = {"size": size, "repeats": repeats, "inner": inner, "policies": policies, "rows": []}
     for device in devices:
         with tf.device(device):
             rng = np.random.default_rng(0)
@@ -87,11 +100,13 @@ def measure(names: list[str], size: int, repeats: int, inner: int) -> dict:
                     parse(expression).expr
                 )
                 namespace = {"tf": tf, "keras": keras, "math": __import__("math")}
-                variants = {
-                    "generated": getattr(importlib.import_module(f"bench_{name}"), f"bench_{name}"),
-                    "naive": eval(f"lambda x: {naive_code}", namespace),
-                    "floor": lambda x: 1.5 * x,
-                }
+                variants = {}
+                for policy in policies:
+                    module = f"bench_{name}_{policy}"
+                    label = "generated" if not variants else f"generated[{policy}]"
+                    variants[label] = getattr(importlib.import_module(module), module)
+                variants["naive"] = eval(f"lambda x: {naive_code}", namespace)
+                variants["floor"] = lambda x: 1.5 * x
                 if builtin:
                     variants["builtin"] = eval(builtin, namespace)
                 for mode in MODES:
@@ -131,6 +146,9 @@ def _time_mode(tf, args, variants, mode, repeats, inner, device) -> dict:
     for other in ("naive", "builtin", "floor"):
         if other in row:
             row[f"generated/{other}"] = row["generated"]["median"] / row[other]["median"]
+    for label in times:
+        if label.startswith("generated["):
+            row[f"{label}/naive"] = row[label]["median"] / row["naive"]["median"]
     return row
 
 
@@ -156,7 +174,8 @@ def _peak_memory(tf, device, step, args):
     except (ValueError, tf.errors.OpError):  # a device without memory statistics
         return None
     del result
-    return peak - before
+    # Small tensors do not reach the allocator's statistics (seen below ~64K elements).
+    return peak - before if peak > before else None
 
 
 def _held_memory(tf, device, func, x):
@@ -174,7 +193,8 @@ def _held_memory(tf, device, func, x):
     except (ValueError, tf.errors.OpError):
         return None
     del tape
-    return held - y.shape.num_elements() * y.dtype.size
+    y_bytes = y.shape.num_elements() * y.dtype.size
+    return held - y_bytes if held >= y_bytes else None  # None: y itself was not tracked
 
 
 def table(results: dict) -> str:
@@ -229,6 +249,29 @@ def memory_table(results: dict) -> str:
             held = row.get(label, {}).get("held_bytes")
             cells.append("-" if held is None else f"{held / 2**20:.0f}")
         lines.append(f"| {row['function']} | {row['device']} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def policy_table(results: dict) -> str:
+    """Each --save policy against naive autodiff: time ratio per mode, memory held (eager)."""
+    labels = ["generated"] + [f"generated[{p}]" for p in results["policies"][1:]]
+    header = " | ".join(results["policies"])
+    lines = [
+        "--save policies: time / naive autodiff per mode; MiB held between passes (eager)",
+        "",
+        f"| function | device | mode | {header} | held MiB {' / '.join(results['policies'])} |",
+        "| --- | --- | --- |" + " ---: |" * (len(labels) + 1),
+    ]
+    for row in results["rows"]:
+        ratios = " | ".join(
+            f"{row[label]['median'] / row['naive']['median']:.2f}" for label in labels
+        )
+        held = [row[label].get("held_bytes") for label in labels]
+        held_text = " / ".join("-" if h is None else f"{h / 2**20:.0f}" for h in held)
+        held_text = held_text if row["mode"] == "eager" else ""
+        lines.append(
+            f"| {row['function']} | {row['device']} | {row['mode']} | {ratios} | {held_text} |"
+        )
     return "\n".join(lines)
 
 

@@ -97,10 +97,9 @@ def analyze(
         surrogate.append(False)
         notes |= applied
     taken = {s.name for s in spec.variables} | set(reserved_names)
-    printable = [to_printable(e) for e in (forward, *gradients)]
-    replacements, reduced = sympy.cse(printable, symbols=_fresh_symbols("t", taken))
-    forward_out, grad_outs = reduced[0], tuple(reduced[1:])
-    needed = _dependencies(forward_out, replacements)
+    forward_temps, grad_temps, forward_out, grad_outs = _share(
+        to_printable(forward), [to_printable(e) for e in gradients], spec.save, taken
+    )
     return Analysis(
         parsed=parsed,
         spec=spec,
@@ -109,11 +108,37 @@ def analyze(
         gradients=tuple(gradients),
         surrogate=tuple(surrogate),
         notes=tuple(note for note in (HEAVISIDE_NOTE, DIRAC_NOTE) if note in notes),
-        forward_temps=tuple((s, e) for s, e in replacements if s in needed),
-        grad_temps=tuple((s, e) for s, e in replacements if s not in needed),
+        forward_temps=forward_temps,
+        grad_temps=grad_temps,
         forward_out=forward_out,
         grad_outs=grad_outs,
         updates=tuple((symbol, parsed_update.expr) for symbol, parsed_update in spec.updates),
+    )
+
+
+def _share(forward: sympy.Expr, gradients: list[sympy.Expr], save: str, taken: set[str]):
+    """Shared subexpressions as temporaries, placed in the passes the ``--save`` policy says.
+
+    reuse: one ``cse`` over both passes; the forward pass computes what it needs and the
+    backward pass reuses it. derivative: the same, but the forward pass computes every
+    temporary (plan adds df/dv there). inputs: each pass shares work only within itself.
+    Returns (forward temporaries, backward temporaries, forward output, gradient outputs).
+    """
+    symbols = _fresh_symbols("t", taken)
+    if save == "inputs":
+        forward_temps, (forward_out,) = sympy.cse([forward], symbols=symbols)
+        grad_temps, grad_outs = sympy.cse(gradients, symbols=symbols) if gradients else ([], [])
+        return tuple(forward_temps), tuple(grad_temps), forward_out, tuple(grad_outs)
+    replacements, reduced = sympy.cse([forward, *gradients], symbols=symbols)
+    forward_out, grad_outs = reduced[0], tuple(reduced[1:])
+    if save == "derivative":
+        return tuple(replacements), (), forward_out, grad_outs
+    needed = _dependencies(forward_out, replacements)
+    return (
+        tuple((s, e) for s, e in replacements if s in needed),
+        tuple((s, e) for s, e in replacements if s not in needed),
+        forward_out,
+        grad_outs,
     )
 
 

@@ -53,6 +53,7 @@ class Options:
     grads: tuple[str, ...] = ()
     updates: tuple[str, ...] = ()
     stabilize: bool = True
+    save: str = "reuse"
 
 
 def render_layer(

@@ -184,6 +184,16 @@ def new_layer(
             " stable forms before differentiating; --no-stabilize prints the formula as typed.",
         ),
     ] = True,
+    save: Annotated[
+        str,
+        typer.Option(
+            "--save",
+            help="What the forward pass keeps for the backward pass: reuse (the values both"
+            " passes need: least computation, fastest on CPU), derivative (only df/dv, computed"
+            " in the forward pass: one tensor per variable), inputs (nothing: the backward pass"
+            " recomputes from the inputs, least memory).",
+        ),
+    ] = "reuse",
 ) -> None:
     """Write NAME.py (tf.custom_gradient op + Keras layer) and test_NAME.py for EXPRESSION.
 
@@ -200,6 +210,7 @@ def new_layer(
         grads=tuple(grad or ()),
         updates=tuple(update or ()),
         stabilize=stabilize,
+        save=save,
     )
     with _handle_errors():
         result = generate(

@@ -156,7 +156,8 @@ class LayerPlan:
     forward_lines: tuple[Assignment, ...]
     forward_return: str
     grad_lines: tuple[Assignment, ...]
-    saved: tuple[str, ...]
+    saved: tuple[str, ...]  # what the backward pass reads from the forward pass
+    save: str  # the --save policy that chose it
     plain_forward: str
     notes: tuple[str, ...]
     smooth: bool
@@ -235,14 +236,7 @@ def class_name_for(name: str) -> str:
 def internal_names(name: str, analysis_symbols: set[str]) -> dict[str, str]:
     """Names of the generated code's own variables, renamed if the expression uses them."""
     taken = set(analysis_symbols) | {name, class_name_for(name)}
-    chosen = {}
-    for role in ("y", "dy", "grad"):
-        candidate, index = role, 1
-        while candidate in taken:
-            candidate, index = f"{role}_{index}", index + 1
-        taken.add(candidate)
-        chosen[role] = candidate
-    return chosen
+    return {role: _fresh_name(role, taken) for role in ("y", "dy", "grad")}
 
 
 def check_weight_names(weight_names: list[str]) -> None:
@@ -272,9 +266,20 @@ def build_plan(
     variables = []
     weights_by_symbol = {w.symbol: w for w in spec.weights}
     updates = dict(analysis.updates)
+    # --save derivative: the forward pass computes df/dv and the backward pass only scales it.
+    taken = {s.name for s in spec.variables} | set(names.values()) | {name, class_name_for(name)}
+    taken |= {s.name for s, _ in (*analysis.forward_temps, *analysis.grad_temps)}
+    derivative_lines = []
+    backward_uses = set()  # what the backward pass reads: its temporaries' inputs and its own
     for index, symbol in enumerate(spec.variables):
         grad_out = analysis.grad_outs[index]
         weight = weights_by_symbol.get(symbol)
+        if spec.save == "derivative" and grad_out.free_symbols and not grad_out.is_Symbol:
+            saved_name = _fresh_name(f"df_d{symbol.name}", taken)
+            code = printer.doprint(grad_out)
+            derivative_lines.append(Assignment(saved_name, code, f"df/d{symbol.name}"))
+            grad_out = sympy.Symbol(saved_name, real=True)
+        backward_uses |= grad_out.free_symbols
         if grad_out == 0:
             grad_code = f"tf.zeros_like({symbol.name})"
         else:
@@ -307,14 +312,10 @@ def build_plan(
                 update_text="" if update is None else math_text(update),
             )
         )
+    backward_uses |= {s for _, e in analysis.grad_temps for s in e.free_symbols}
     grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
-    saved = sorted(
-        (
-            {s.name for out in analysis.grad_outs for s in out.free_symbols}
-            | {s.name for _, e in analysis.grad_temps for s in e.free_symbols}
-        )
-        - grad_only
-    )
+    saved = sorted({s.name for s in backward_uses} - grad_only)
+    forward_lines += tuple(derivative_lines)
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
     plain_forward = test_printer.doprint_shaped(analysis.parsed.expr)
@@ -337,6 +338,7 @@ def build_plan(
         forward_return=printer.doprint_shaped(_into_branches(sympy.S.One, analysis.forward_out)),
         grad_lines=grad_lines,
         saved=tuple(saved),
+        save=spec.save,
         plain_forward=plain_forward,
         notes=analysis.notes + ((FUSED_SIGMOID_NOTE,) if printer.fused_sigmoid else ()),
         smooth=analysis.smooth,
@@ -353,6 +355,15 @@ def build_plan(
         extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
         second_skip=_second_skip(analysis, refs),
     )
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``, ... : the first not in ``taken`` (which it joins)."""
+    candidate, index = base, 1
+    while candidate in taken:
+        candidate, index = f"{base}_{index}", index + 1
+    taken.add(candidate)
+    return candidate
 
 
 def _into_branches(factor: sympy.Expr, expr: sympy.Expr) -> sympy.Expr:
@@ -401,6 +412,10 @@ def _command(analysis: Analysis, name: str) -> str:
         parts += ["--grad", shlex.quote(f"{symbol.name}={parsed.text}")]
     for symbol, parsed in spec.updates:
         parts += ["--update", shlex.quote(f"{symbol.name}={parsed.text}")]
+    if not spec.stabilize:
+        parts.append("--no-stabilize")
+    if spec.save != "reuse":
+        parts += ["--save", spec.save]
     return " ".join(parts)
 
 

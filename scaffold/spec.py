@@ -31,6 +31,13 @@ class Weight:
     shape: str = "scalar"  # scalar | channel (one value per last-axis channel)
 
 
+#: What the forward pass keeps for the backward pass (``--save``):
+#: reuse       the values both passes need (shared subexpressions): the least work;
+#: derivative  only df/dv for each variable v, computed in the forward pass: one tensor each;
+#: inputs      nothing it computed: the backward pass recomputes from the inputs.
+SAVE_POLICIES = ("reuse", "derivative", "inputs")
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """Inputs in call order, weights in declaration order, surrogates and updates by symbol."""
@@ -40,6 +47,7 @@ class LayerSpec:
     surrogates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
     updates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
     stabilize: bool = True  # apply the stable rewrites (see stabilize.py)
+    save: str = "reuse"  # what the forward pass keeps for the backward pass (SAVE_POLICIES)
 
     @property
     def variables(self) -> tuple[sympy.Symbol, ...]:
@@ -57,8 +65,15 @@ def build_spec(
     grads: tuple[str, ...] = (),
     updates: tuple[str, ...] = (),
     stabilize: bool = True,
+    save: str = "reuse",
 ) -> LayerSpec:
     """Check the options against the expression and each other; raise ``InputError``."""
+    if save not in SAVE_POLICIES:
+        raise InputError(
+            f"--save must be one of {', '.join(SAVE_POLICIES)}, not {save!r}",
+            hint="reuse (default): share work between the passes; derivative: keep only df/dv;"
+            " inputs: keep nothing, recompute",
+        )
     free = {s.name: s for s in parsed.symbols}
     weights = [_weight(text, "--param", free, trainable=True) for text in params]
     weights += [_weight(text, "--state", free, trainable=False) for text in states]
@@ -75,6 +90,7 @@ def build_spec(
         surrogates=surrogates,
         updates=update_pairs,
         stabilize=stabilize,
+        save=save,
     )
 
 

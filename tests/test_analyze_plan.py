@@ -190,3 +190,45 @@ def test_the_fused_sigmoid_kernel_is_used_only_without_broadcasting():
     plan, _ = render_layer("x/(1+exp(-s))", name="gate", options=options, timeout=None)
     assert not any("SoftplusGrad" in v.grad_code for v in plan.inputs)
     assert FUSED_SIGMOID_NOTE not in plan.notes
+
+
+def test_save_policies_decide_what_the_backward_pass_reads():
+    from scaffold.api import Options, render_layer
+
+    gelu = "0.5*x*(1+erf(x/sqrt(2)))"
+    plans = {
+        save: render_layer(gelu, name="gelu", options=Options(save=save), timeout=None)[0]
+        for save in ("reuse", "derivative", "inputs")
+    }
+    # reuse: the backward pass reads the forward pass's erf and scaled input, and x.
+    assert plans["reuse"].saved == ("t1", "t2", "x")
+    # derivative: the forward pass computes df/dx; the backward pass only scales it.
+    derivative = plans["derivative"]
+    assert derivative.saved == ("df_dx",) and derivative.grad_lines == ()
+    assert derivative.forward_lines[-1].name == "df_dx"
+    assert derivative.inputs[0].grad_code == "df_dx*dy"
+    assert "--save derivative" in derivative.command
+    # inputs: nothing computed in the forward pass is read by the backward pass.
+    inputs = plans["inputs"]
+    assert inputs.saved == ("x",)
+    forward_names = {line.name for line in inputs.forward_lines}
+    backward_names = {s for v in inputs.variables for s in re.findall(r"\w+", v.grad_code)}
+    assert not forward_names & backward_names
+
+
+def test_saved_derivative_names_step_aside_and_weights_are_summed():
+    from scaffold.api import Options, render_layer
+
+    options = Options(params=("df_dx=0.5",), save="derivative")
+    plan, _ = render_layer("sin(x) + df_dx*x", name="op", options=options, timeout=None)
+    # df_dx is the user's weight: the saved derivative for x takes another name.
+    assert [line.name for line in plan.forward_lines] == ["df_dx_1"]
+    assert plan.inputs[0].grad_code == "df_dx_1*dy"
+    (weight,) = plan.weights
+    # df/d(df_dx) is x itself: nothing new to save; summed over the batch to the weight's shape.
+    assert weight.grad_code == "_sum_to_shape(dy*x, df_dx)"
+
+
+def test_an_unknown_save_policy_is_refused():
+    with pytest.raises(InputError, match="--save must be one of reuse, derivative, inputs"):
+        build_spec(parse("sin(x)"), save="everything")

@@ -22,7 +22,7 @@ from scaffold.validate import validate
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: name -> expression: the functions the core issue requires to pass their generated tests.
+#: name -> expression (or (expression, Options)): layers whose generated tests must pass.
 LAYERS = {
     "expo": "exp(x)",
     "tanh_act": "tanh(x)",
@@ -39,6 +39,16 @@ LAYERS = {
     # Symbols named like the generated code's own variables: renamed there, still correct.
     "renamed": "grad*sin(dy) + y*variables",
     "self_named": "sin(self)*upstream",
+    # The other --save policies, where they change the most: shared temporaries, kinks,
+    # per-channel weights, two broadcast inputs.
+    "mish_derivative": ("x*tanh(log(1+exp(x)))", Options(save="derivative")),
+    "elu_derivative": ("Piecewise((x, x > 0), (exp(x) - 1, True))", Options(save="derivative")),
+    "prelu_derivative": (
+        "Max(x, a*x)",
+        Options(params=("a=0.25",), param_shapes=("a=channel",), save="derivative"),
+    ),
+    "gelu_inputs": ("0.5*x*(1+erf(x/sqrt(2)))", Options(save="inputs")),
+    "product_inputs": ("x*sin(y)", Options(inputs="x,y", save="inputs")),
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
 TEST_IMPORTS = RUNTIME_IMPORTS | {
@@ -58,8 +68,9 @@ TEST_IMPORTS = RUNTIME_IMPORTS | {
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("layers")
-    for name, expression in LAYERS.items():
-        generate(expression, name=name, out=root / name)
+    for name, layer in LAYERS.items():
+        expression, options = layer if isinstance(layer, tuple) else (layer, None)
+        generate(expression, name=name, out=root / name, options=options)
     return root
 
 
@@ -231,14 +242,14 @@ def test_stable_rewrites_meet_the_extreme_input_goal(tmp_path):
 
 @pytest.mark.slow
 def test_operation_benchmark_smoke_run(tmp_path):
-    """The benchmark keeps working: tiny tensors, one repeat, every variant and mode."""
+    """The benchmark keeps working: small tensors, one repeat, every variant and mode."""
     report = tmp_path / "ops.json"
     run = subprocess.run(
         [
             sys.executable,
             str(REPO / "benchmarks" / "ops.py"),
             "--size",
-            "256",
+            "65536",  # the smallest size whose tensors reach the allocator's statistics
             "--repeats",
             "2",
             "--inner",
@@ -265,5 +276,8 @@ def test_operation_benchmark_smoke_run(tmp_path):
         assert row["generated"]["peak_bytes"] > 0 and row["naive"]["peak_bytes"] > 0
         if row["mode"] == "eager":
             assert row["generated"]["held_bytes"] >= 0
+        # Every --save policy is generated and timed (the default, reuse, is "generated").
+        assert row["generated[derivative]/naive"] > 0 and row["generated[inputs]/naive"] > 0
     assert "| softplus | xla |" in run.stdout
     assert "| softplus | CPU:0 |" in run.stdout  # the table of memory held between passes
+    assert "| log_cosh | CPU:0 | xla |" in run.stdout  # the table of --save policies

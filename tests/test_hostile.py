@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from scaffold import budget
-from scaffold.api import generate, render_layer
+from scaffold.api import Options, generate, render_layer
 from scaffold.cli import app
 from scaffold.errors import BudgetExceeded, ScaffoldError
 from scaffold.parse import FUNCTIONS, parse
+from scaffold.spec import SAVE_POLICIES
 from scaffold.validate import validate
 
 NAMES = ["x", "y", "a", "tf", "grad", "dy", "self", "__import__", "os", "pi", "E", "I"]
@@ -100,14 +101,14 @@ def test_random_syntax_trees_parse_or_raise_a_scaffold_error(text):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(EXPRESSIONS)
-def test_accepted_random_trees_give_code_that_compiles(text):
+@given(EXPRESSIONS, st.sampled_from(SAVE_POLICIES))
+def test_accepted_random_trees_give_code_that_compiles(text, save):
     try:
         parse(text)
     except ScaffoldError:
         return
     try:
-        _, files = render_layer(text, name="random_op", timeout=20)
+        _, files = render_layer(text, name="random_op", options=Options(save=save), timeout=20)
     except ScaffoldError:
         return  # e.g. no test point in the domain, or several inputs with no --inputs
     for filename, source in files.items():
