@@ -64,7 +64,7 @@ def main() -> None:
         timed(generate), timed(floor)  # warm-up: file caches, .pyc files
         start = None  # warm: the user's own cache, which the runs above filled
         if args.cache == "new":  # templates compiled while generating another layer
-            other = [*generate[:4], "cos(x) + 1", *generate[5:]]
+            other = [*generate[:4], "cos(x) + 1", "--name", "another_one", *generate[7:]]
             subprocess.run(
                 other,
                 check=True,

@@ -158,6 +158,8 @@ class LayerPlan:
     grad_lines: tuple[Assignment, ...]
     saved: tuple[str, ...]  # what the backward pass reads from the forward pass
     save: str  # the --save policy that chose it
+    test_op: str  # the generated test's names for the op and the layer: the same for every
+    test_layer: str  # layer (op, Layer), so the tests read alike and format from the cache
     plain_forward: str
     notes: tuple[str, ...]
     smooth: bool
@@ -316,6 +318,8 @@ def build_plan(
     grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
     saved = sorted({s.name for s in backward_uses} - grad_only)
     forward_lines += tuple(derivative_lines)
+    in_tests = {s.name for s in spec.variables} | {name, class_name_for(name)}
+    test_op, test_layer = _fresh_name("op", in_tests), _fresh_name("Layer", in_tests)
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
     plain_forward = test_printer.doprint_shaped(analysis.parsed.expr)
@@ -339,6 +343,8 @@ def build_plan(
         grad_lines=grad_lines,
         saved=tuple(saved),
         save=spec.save,
+        test_op=test_op,
+        test_layer=test_layer,
         plain_forward=plain_forward,
         notes=analysis.notes + ((FUSED_SIGMOID_NOTE,) if printer.fused_sigmoid else ()),
         smooth=analysis.smooth,

@@ -31,6 +31,9 @@ import tensorflow as tf
 
 from snake import Snake, snake
 
+# The op and the layer under test, by the names every test below uses.
+op, Layer = snake, Snake
+
 POINTS_X = [
     0.375,
     -0.625,
@@ -310,7 +313,7 @@ def test_gpu_visible():
 
 
 def test_forward_matches_reference(device):
-    y = snake(*_arguments(tf.float64))
+    y = op(*_arguments(tf.float64))
     assert y.device.endswith(_short(device)), f"ran on {y.device}, not {device}"
     assert y.dtype == tf.float64 and y.shape == (len(FORWARD_REFERENCE),)
     _assert_close(y, FORWARD_REFERENCE, "float64", "f", POINTS)
@@ -321,7 +324,7 @@ def test_gradient_matches_reference(device):
     upstream = np.linspace(0.5, 2.0, len(FORWARD_REFERENCE))
     with tf.GradientTape() as tape:
         tape.watch(arguments)
-        y = snake(*arguments)
+        y = op(*arguments)
     grads = tape.gradient(y, arguments, output_gradients=tf.constant(upstream))
     for name, argument, grad, expected in zip(
         GRADIENT_REFERENCE, arguments, grads, _expected_gradients(upstream), strict=True
@@ -333,7 +336,7 @@ def test_gradient_matches_reference(device):
 
 def test_gradient_matches_numeric_jacobian(device):
     theoretical, numerical = tf.test.compute_gradient(
-        snake, _arguments(tf.float64), delta=1e-6
+        op, _arguments(tf.float64), delta=1e-6
     )
     for exact, numeric in zip(theoretical, numerical, strict=True):
         np.testing.assert_allclose(exact, numeric, rtol=1e-6, atol=1e-6)
@@ -343,7 +346,7 @@ def test_gradient_matches_autodiff_of_plain_formula(device):
     arguments = _arguments(tf.float64)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(arguments)
-        ours = snake(*arguments)
+        ours = op(*arguments)
         plain = _plain_forward(*arguments)
     np.testing.assert_allclose(ours.numpy(), plain.numpy(), rtol=1e-12, atol=1e-12)
     for argument, custom, autodiff in zip(
@@ -369,7 +372,7 @@ def test_values_and_gradients_on_a_grid_through_kinks(device):
     upstream = np.ones(len(GRID_FORWARD))
     with tf.GradientTape() as tape:
         tape.watch(arguments)
-        y = snake(*arguments)
+        y = op(*arguments)
     grads = tape.gradient(y, arguments)
     _assert_close(y, GRID_FORWARD, "float64", "f", GRID_POINTS)
     for name, grad, expected in zip(
@@ -386,7 +389,7 @@ def test_float32_is_finite_on_the_grid(device):
     arguments = _arguments(tf.float32, GRID_POINTS)
     with tf.GradientTape() as tape:
         tape.watch(arguments)
-        y = snake(*arguments)
+        y = op(*arguments)
     assert np.all(np.isfinite(y.numpy())), y
     for grad in tape.gradient(y, arguments):
         assert np.all(np.isfinite(grad.numpy())), grad
@@ -400,7 +403,7 @@ def test_extreme_inputs_stay_finite_and_exact_in_float32(device):
     arguments = _arguments(tf.float32, EXTREME_POINTS)
     with tf.GradientTape() as tape:
         tape.watch(arguments)
-        y = snake(*arguments)
+        y = op(*arguments)
     grads = tape.gradient(y, arguments)
     tolerance = {"rtol": 1e-4, "atol": 1e-6}
     _assert_close(y, EXTREME_FORWARD, "float32", "f", EXTREME_POINTS, tolerance)
@@ -424,7 +427,7 @@ def test_second_derivative_matches_reference(device):
         outer.watch(arguments)
         with tf.GradientTape() as inner:
             inner.watch(arguments)
-            y = snake(*arguments)
+            y = op(*arguments)
         first = inner.gradient(y, arguments)
     for index, name in enumerate(INPUTS):
         second = outer.gradient(first[index], arguments[index])
@@ -442,7 +445,7 @@ def test_graph_and_xla_match_eager(device):
     def forward_backward(*args):
         with tf.GradientTape() as tape:
             tape.watch(args)
-            y = snake(*args)
+            y = op(*args)
         return [y, *tape.gradient(y, list(args))]
 
     eager = forward_backward(*arguments)
@@ -458,7 +461,7 @@ def test_graph_and_xla_match_eager(device):
 
 
 def test_op_does_not_retrace_for_same_shapes(device):
-    traced = tf.function(snake)
+    traced = tf.function(op)
     for _ in range(3):
         traced(*_arguments(tf.float32))
     assert traced.experimental_get_tracing_count() == 1
@@ -466,13 +469,14 @@ def test_op_does_not_retrace_for_same_shapes(device):
 
 def test_layer_calls_the_op_positionally():
     """A keyword call silently bypasses tf.custom_gradient (tensorflow#65839)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(Snake.call)))
+    tree = ast.parse(textwrap.dedent(inspect.getsource(Layer.call)))
+    name = op.__name__
     calls = [
         node
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "snake"
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == name
     ]
-    assert calls, "the layer does not call snake"
+    assert calls, f"the layer does not call {name}"
     assert all(not call.keywords for call in calls)
 
 
@@ -481,7 +485,7 @@ def test_dtype_and_shape_are_kept(device, dtype):
     arguments = _arguments(dtype)
     with tf.GradientTape() as tape:
         tape.watch(arguments)
-        y = snake(*arguments)
+        y = op(*arguments)
     grads = tape.gradient(y, arguments)
     assert y.dtype == dtype and y.shape == arguments[0].shape
     _assert_close(y, FORWARD_REFERENCE, dtype, "f", POINTS)
@@ -499,8 +503,8 @@ def test_dtype_and_shape_are_kept(device, dtype):
 
 def test_layer_config_round_trip():
     overrides = {"a": 1.0 + 0.5}
-    layer = Snake(name="custom", **overrides)
-    clone = Snake.from_config(layer.get_config())
+    layer = Layer(name="custom", **overrides)
+    clone = Layer.from_config(layer.get_config())
     assert {name: clone.get_config()[name] for name in overrides} == overrides
     assert clone.name == "custom"
     assert tuple(clone.compute_output_shape((2, 3))) == (2, 3)
@@ -517,7 +521,7 @@ def _model(dtype=None):
         name="before_x",
         dtype=dtype,
     )(x_in)
-    hidden = Snake(name="op", dtype=dtype)(x_dense)
+    hidden = Layer(name="op", dtype=dtype)(x_dense)
     # Under mixed precision the last layer stays float32, as Keras recommends: the loss
     # must not overflow float16.
     last = "float32" if dtype and dtype.startswith("mixed") else dtype
@@ -659,10 +663,10 @@ def test_saved_model_keeps_the_custom_gradient_in_a_fresh_process(tmp_path):
 
 def test_keras_save_and_load_keep_outputs_and_gradients(device, tmp_path):
     model = _model()
-    path = tmp_path / "snake.keras"
+    path = tmp_path / "layer.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert isinstance(loaded.get_layer("op"), Snake)
+    assert isinstance(loaded.get_layer("op"), Layer)
     inputs = [tf.constant(points, tf.float32) for points in _batch(rows=6, seed=1)[0]]
     results = []
     for candidate in (model, loaded):
