@@ -127,7 +127,7 @@ def _share(forward: sympy.Expr, gradients: list[sympy.Expr], save: str, taken: s
     symbols = _fresh_symbols("t", taken)
     if save == "inputs":
         forward_temps, (forward_out,) = sympy.cse([forward], symbols=symbols)
-        grad_temps, grad_outs = sympy.cse(gradients, symbols=symbols) if gradients else ([], [])
+        grad_temps, grad_outs = sympy.cse(gradients, symbols=symbols)
         return tuple(forward_temps), tuple(grad_temps), forward_out, tuple(grad_outs)
     replacements, reduced = sympy.cse([forward, *gradients], symbols=symbols)
     forward_out, grad_outs = reduced[0], tuple(reduced[1:])

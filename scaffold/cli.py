@@ -189,9 +189,9 @@ def new_layer(
         typer.Option(
             "--save",
             help="What the forward pass keeps for the backward pass: reuse (the values both"
-            " passes need: least computation, fastest on CPU), derivative (only df/dv, computed"
-            " in the forward pass: one tensor per variable), inputs (nothing: the backward pass"
-            " recomputes from the inputs, least memory).",
+            " passes need: the least computation), derivative (only df/dv, computed in the"
+            " forward pass: one tensor per variable), inputs (nothing: the backward pass"
+            " recomputes from the inputs). Measure with benchmarks/ops.py; see the README.",
         ),
     ] = "reuse",
 ) -> None:

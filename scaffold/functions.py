@@ -120,7 +120,7 @@ class LogCosh(sympy.Function):
 
 
 class LogAddExp(sympy.Function):
-    """log(exp(a)+exp(b)), computed as max(a, b) + softplus(-|a-b|)."""
+    """log(exp(a)+exp(b)), computed as max(a, b) + log1p(exp(-|a-b|)); the same number."""
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         """Return sigmoid(a-b) for a, sigmoid(b-a) for b."""

@@ -158,6 +158,7 @@ class LayerPlan:
     grad_lines: tuple[Assignment, ...]
     saved: tuple[str, ...]  # what the backward pass reads from the forward pass
     save: str  # the --save policy that chose it
+    saved_derivatives: tuple[str, ...]  # --save derivative: the df/dv the forward pass computes
     test_op: str  # the generated test's names for the op and the layer: the same for every
     test_layer: str  # layer (op, Layer), so the tests read alike and format from the cache
     plain_forward: str
@@ -285,7 +286,7 @@ def build_plan(
         if grad_out == 0:
             grad_code = f"tf.zeros_like({symbol.name})"
         else:
-            grad_code = printer.doprint(_into_branches(upstream, grad_out))
+            grad_code = printer.doprint(_times_upstream(upstream, grad_out))
             if weight is not None or not exact_shape:
                 printer.helpers.add("sum_to_shape")
                 grad_code = f"_sum_to_shape({grad_code}, {symbol.name})"
@@ -339,10 +340,11 @@ def build_plan(
         stable_text=math_text(analysis.forward) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=printer.doprint_shaped(_into_branches(sympy.S.One, analysis.forward_out)),
+        forward_return=printer.doprint_shaped(analysis.forward_out),
         grad_lines=grad_lines,
         saved=tuple(saved),
         save=spec.save,
+        saved_derivatives=tuple(line.name for line in derivative_lines),
         test_op=test_op,
         test_layer=test_layer,
         plain_forward=plain_forward,
@@ -372,17 +374,18 @@ def _fresh_name(base: str, taken: set[str]) -> str:
     return candidate
 
 
-def _into_branches(factor: sympy.Expr, expr: sympy.Expr) -> sympy.Expr:
-    """factor*expr, with factor and a numeric coefficient moved into a conditional's branches.
+def _times_upstream(upstream: sympy.Symbol, grad_out: sympy.Expr) -> sympy.Expr:
+    """The upstream gradient times a gradient, moved into the branches of a conditional.
 
-    where(c, dy, dy*g), not dy*where(c, ones, g), which costs one more pass over the data (and,
-    for a constant branch, a tensor of ones).
+    c*where(cond, dy, dy*g), not c*dy*where(cond, ones, g), which costs one more pass over the
+    data and a tensor of ones. A numeric coefficient c stays outside: inside, each branch would
+    multiply by it again.
     """
-    coefficient, rest = expr.as_coeff_Mul()
+    coefficient, rest = grad_out.as_coeff_Mul()
     if isinstance(rest, sympy.Piecewise):
-        factor = factor * coefficient
-        return sympy.Piecewise(*((factor * e, c) for e, c in rest.args))
-    return factor * expr
+        branches = sympy.Piecewise(*((upstream * e, c) for e, c in rest.args))
+        return sympy.Mul(coefficient, branches, evaluate=False) if coefficient != 1 else branches
+    return upstream * grad_out
 
 
 FUSED_SIGMOID_NOTE = (

@@ -121,7 +121,11 @@ def _parameters(case: CaseResult) -> str:
 
 
 def find_test_files(paths: list[Path]) -> list[Path]:
-    """Generated test files in ``paths`` (files, or folders searched recursively)."""
+    """Generated test files in ``paths`` (files, or folders searched recursively), once each.
+
+    Two different files of one name are refused: one pytest process imports each test module,
+    and the layer module it tests, by name.
+    """
     found: list[Path] = []
     for path in paths:
         if not path.exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import black
 import pytest
 
@@ -46,9 +48,9 @@ def test_pieces_through_the_cache_equal_black_on_the_whole_file(
     calls = []
     real_black = formatting._black
 
-    def counted(module, source):
+    def counted(module, source, filename):
         calls.append(source)
-        return real_black(module, source)
+        return real_black(module, source, filename)
 
     monkeypatch.setattr(formatting, "_black", counted)
     raw = _raw_sources(monkeypatch, expression, name, options)
@@ -67,7 +69,9 @@ def test_a_first_run_formats_the_file_at_once_and_fills_the_cache(monkeypatch, t
     test_source = raw["test_sine.py"]
     calls = []
     real_black = formatting._black
-    monkeypatch.setattr(formatting, "_black", lambda m, s: calls.append(s) or real_black(m, s))
+    monkeypatch.setattr(
+        formatting, "_black", lambda m, s, f: calls.append(s) or real_black(m, s, f)
+    )
     monkeypatch.setenv("SCAFFOLD_CACHE_DIR", str(tmp_path / "empty"))
     first = formatting.format_source(test_source, "test_sine.py")
     assert calls == [test_source]  # one call for the whole file
@@ -81,3 +85,10 @@ def test_a_first_run_formats_the_file_at_once_and_fills_the_cache(monkeypatch, t
 def test_invalid_generated_code_is_an_internal_error():
     with pytest.raises(InternalError, match="is not valid Python"):
         formatting.format_source("def f(:\n    pass\n", "broken.py")
+
+
+def test_a_comment_line_inside_a_string_stays_with_its_string():
+    # The string's last line starts with "#" right above the def: not a comment of the def.
+    source = 'X = """\n#"""\n# a comment\ndef f():\n    return X\n'
+    pieces = formatting._pieces(source, ast.parse(source))
+    assert pieces == ['X = """\n#"""\n', "# a comment\ndef f():\n    return X\n"]

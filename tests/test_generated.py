@@ -249,7 +249,7 @@ def test_operation_benchmark_smoke_run(tmp_path):
             sys.executable,
             str(REPO / "benchmarks" / "ops.py"),
             "--size",
-            "65536",  # the smallest size whose tensors reach the allocator's statistics
+            "131072",  # twice the smallest size whose tensors reach the allocator statistics
             "--repeats",
             "2",
             "--inner",

@@ -38,12 +38,12 @@ __all__ = ["Selu", "selu"]
 def selu(x):
     """Return f(x) = 1.0507009873554805*Piecewise((x, x > 0), (-1.6732632423543772 + 1.6732632423543772*exp(x), True)) elementwise, with the gradient above."""
     t0 = x > 0  # x > 0
-    y = tf.where(t0, 1.0507009873554805 * x, 1.7580993408473768 * tf.math.expm1(x))
+    y = 1.0507009873554805 * tf.where(t0, x, 1.6732632423543772 * tf.math.expm1(x))
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return tf.where(
-            t0, 1.0507009873554805 * dy, 1.7580993408473768 * (dy * tf.math.exp(x))
+        return 1.0507009873554805 * tf.where(
+            t0, dy, 1.6732632423543772 * (dy * tf.math.exp(x))
         )
 
     return y, grad

@@ -17,7 +17,7 @@ zero or undefined almost everywhere.
 
 The op is elementwise. Its gradient is dy times the expressions above, written with
 TensorFlow ops instead of TensorFlow's autodiff of the forward graph; the backward pass
-reuses nothing from the forward pass. Conditionals are elementwise tf.where, never
+needs nothing from the forward pass. Conditionals are elementwise tf.where, never
 tf.cond. Constants are Python numbers, so outputs and gradients keep the input's dtype
 (float16, bfloat16, float32 or float64).
 
