@@ -261,7 +261,10 @@ def build_plan(
     first = spec.inputs[0].name
     one_shape = len(spec.inputs) == 1 and not spec.weights
     printer = TensorFlowPrinter(like=first, one_shape=one_shape)
-    forward_lines = tuple(_assignment(printer, s, e) for s, e in analysis.forward_temps)
+    taken = {s.name for s in spec.variables} | set(names.values()) | {name, class_name_for(name)}
+    taken |= {s.name for s, _ in (*analysis.forward_temps, *analysis.grad_temps)}
+    forward_temps, forward_out, stop_lines = _stopped_forward(analysis, taken)
+    forward_lines = stop_lines + tuple(_assignment(printer, s, e) for s, e in forward_temps)
     grad_lines = tuple(_assignment(printer, s, e) for s, e in analysis.grad_temps)
     upstream = sympy.Symbol(names["dy"], real=True)
     # One elementwise input and no broadcast: its gradient already has its shape.
@@ -270,8 +273,6 @@ def build_plan(
     weights_by_symbol = {w.symbol: w for w in spec.weights}
     updates = dict(analysis.updates)
     # --save derivative: the forward pass computes df/dv and the backward pass only scales it.
-    taken = {s.name for s in spec.variables} | set(names.values()) | {name, class_name_for(name)}
-    taken |= {s.name for s, _ in (*analysis.forward_temps, *analysis.grad_temps)}
     derivative_lines = []
     backward_uses = set()  # what the backward pass reads: its temporaries' inputs and its own
     for index, symbol in enumerate(spec.variables):
@@ -340,7 +341,7 @@ def build_plan(
         stable_text=math_text(analysis.forward) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=printer.doprint_shaped(analysis.forward_out),
+        forward_return=printer.doprint_shaped(forward_out),
         grad_lines=grad_lines,
         saved=tuple(saved),
         save=spec.save,
@@ -363,6 +364,32 @@ def build_plan(
         extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
         second_skip=_second_skip(analysis, refs),
     )
+
+
+def _stopped_forward(analysis: Analysis, taken: set[str]):
+    """--save inputs: the forward pass computed on tf.stop_gradient views of its arguments.
+
+    The backward pass recomputes everything from the arguments themselves, so nothing of the
+    forward pass needs a gradient path. In eager mode tf.custom_gradient runs the forward
+    function under the caller's tape, which would otherwise keep every intermediate alive until
+    the backward pass (second derivatives stay right: they go through the backward pass).
+    Returns the forward temporaries and output to print, and the stop_gradient lines.
+    """
+    forward_temps, forward_out = analysis.forward_temps, analysis.forward_out
+    if analysis.spec.save != "inputs":
+        return forward_temps, forward_out, ()
+    used = forward_out.free_symbols.union(*(e.free_symbols for _, e in forward_temps))
+    stopped = {
+        v: sympy.Symbol(_fresh_name(f"{v.name}_stopped", taken), real=True)
+        for v in analysis.spec.variables
+        if v in used
+    }
+    lines = tuple(
+        Assignment(s.name, f"tf.stop_gradient({v.name})", "no tape records the forward pass")
+        for v, s in stopped.items()
+    )
+    temps = tuple((s, e.xreplace(stopped)) for s, e in forward_temps)
+    return temps, forward_out.xreplace(stopped), lines
 
 
 def _fresh_name(base: str, taken: set[str]) -> str:

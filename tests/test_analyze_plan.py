@@ -210,9 +210,16 @@ def test_save_policies_decide_what_the_backward_pass_reads():
     assert derivative.forward_lines[-1].name == "df_dx"
     assert derivative.inputs[0].grad_code == "df_dx*dy"
     assert "--save derivative" in derivative.command
-    # inputs: nothing computed in the forward pass is read by the backward pass.
+    # inputs: nothing computed in the forward pass is read by the backward pass, and the
+    # forward pass runs on a stop_gradient view of x, so no tape records its values.
     inputs = plans["inputs"]
     assert inputs.saved == ("x",)
+    assert (inputs.forward_lines[0].name, inputs.forward_lines[0].code) == (
+        "x_stopped",
+        "tf.stop_gradient(x)",
+    )
+    assert all(not re.search(r"\bx\b", line.code) for line in inputs.forward_lines[1:])
+    assert not re.search(r"\bx\b", inputs.forward_return)
     forward_names = {line.name for line in inputs.forward_lines}
     backward_names = {s for v in inputs.variables for s in re.findall(r"\w+", v.grad_code)}
     assert not forward_names & backward_names
