@@ -278,6 +278,11 @@ def test_operation_benchmark_smoke_run(tmp_path):
             assert row["generated"]["held_bytes"] >= 0
         # Every --save policy is generated and timed (the default, reuse, is "generated").
         assert row["generated[derivative]/naive"] > 0 and row["generated[inputs]/naive"] > 0
+        if row["mode"] == "eager" and row["function"] == "log_cosh":
+            # The eager tape keeps the stable log-cosh's intermediates for reuse; --save inputs
+            # runs the forward pass on stop_gradient views, so it keeps nothing.
+            assert row["generated"]["held_bytes"] > 0
+            assert row["generated[inputs]"]["held_bytes"] == 0
     assert "| softplus | xla |" in run.stdout
     assert "| softplus | CPU:0 |" in run.stdout  # the table of memory held between passes
     assert "| log_cosh | CPU:0 | xla |" in run.stdout  # the table of --save policies
