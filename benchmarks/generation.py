@@ -51,8 +51,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
-        generate = [sys.executable, "-m", "scaffold", "new-layer", args.expression,
-                    "--name", "bench_layer", "--out", out, "--force"]  # fmt: skip
+
+        def new_layer(expression: str, name: str) -> list[str]:
+            return [sys.executable, "-m", "scaffold", "new-layer", expression,
+                    "--name", name, "--out", out, "--force"]  # fmt: skip
+
+        generate = new_layer(args.expression, "bench_layer")
         floor = [sys.executable, "-c", "import sympy, jinja2, typer, black"]
         probe = (
             "import runpy, sys; sys.argv = " + repr(["scaffold", *generate[3:]]) + "\n"
@@ -64,9 +68,8 @@ def main() -> None:
         timed(generate), timed(floor)  # warm-up: file caches, .pyc files
         start = None  # warm: the user's own cache, which the runs above filled
         if args.cache == "new":  # templates compiled while generating another layer
-            other = [*generate[:4], "cos(x) + 1", "--name", "another_one", *generate[7:]]
             subprocess.run(
-                other,
+                new_layer("cos(x) + 1", "another_one"),
                 check=True,
                 stdout=subprocess.DEVNULL,
                 env={**os.environ, "SCAFFOLD_CACHE_DIR": cache},

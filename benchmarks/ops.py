@@ -143,11 +143,11 @@ def _time_mode(tf, args, variants, mode, repeats, inner, device) -> dict:
         }
         if mode == "eager":
             row[label]["held_bytes"] = _held_memory(tf, device, variants[label], args[0])
-    for other in ("naive", "builtin", "floor"):
+    for other in ("builtin", "floor"):
         if other in row:
             row[f"generated/{other}"] = row["generated"]["median"] / row[other]["median"]
-    for label in times:
-        if label.startswith("generated["):
+    for label in times:  # "generated" and each further policy's "generated[P]"
+        if label.startswith("generated"):
             row[f"{label}/naive"] = row[label]["median"] / row["naive"]["median"]
     return row
 
@@ -263,9 +263,7 @@ def policy_table(results: dict) -> str:
         "| --- | --- | --- |" + " ---: |" * (len(labels) + 1),
     ]
     for row in results["rows"]:
-        ratios = " | ".join(
-            f"{row[label]['median'] / row['naive']['median']:.2f}" for label in labels
-        )
+        ratios = " | ".join(f"{row[f'{label}/naive']:.2f}" for label in labels)
         held = [row[label].get("held_bytes") for label in labels]
         held_text = " / ".join("-" if h is None else f"{h / 2**20:.0f}" for h in held)
         held_text = held_text if row["mode"] == "eager" else ""
