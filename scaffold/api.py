@@ -1,6 +1,8 @@
 """The stages chained: ``generate(expression, name=..., out=...)``. The CLI and tests call this.
 
 parse -> analyze -> reference -> plan -> render -> format -> write. Nothing here imports TensorFlow.
+Three files come out: the layer module (in ``out``), its test and the shared checks module (in
+``tests``, by default ``out``); ``layout`` decides how the test imports the other two.
 """
 
 from __future__ import annotations
@@ -9,21 +11,24 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import budget
+from . import __version__, budget
 from .analyze import analyze
-from .errors import InvalidNameError
+from .errors import InputError, InvalidNameError
 from .format import format_source
+from .layout import CHECKS_MODULE, Layout, layout
 from .parse import parse
 from .plan import (
     LayerPlan,
     build_plan,
     check_name,
     check_weight_names,
+    class_name_for,
     default_name,
     internal_names,
 )
+from .record import STALE, classify, record_literal, with_checksum
 from .reference import references
-from .render import MODULE_TEMPLATE, TEST_TEMPLATE, render
+from .render import CHECKS_TEMPLATE, MODULE_TEMPLATE, TEST_TEMPLATE, render, render_static
 from .spec import build_spec
 from .write import FileChange, apply, plan_writes
 
@@ -41,6 +46,11 @@ class Generated:
         """Path of the generated pytest file."""
         return self.changes[1].path
 
+    @property
+    def module_path(self) -> Path:
+        """Path of the generated layer module."""
+        return self.changes[0].path
+
 
 @dataclass(frozen=True)
 class Options:
@@ -55,30 +65,56 @@ class Options:
     stabilize: bool = True
     save: str = "reuse"
 
+    def given(self) -> dict:
+        """The options that differ from their defaults, as JSON-like values (for records)."""
+        return {
+            field.name: list(value) if isinstance(value, tuple) else value
+            for field in dataclasses.fields(self)
+            if (value := getattr(self, field.name)) != field.default
+        }
+
+    @classmethod
+    def from_given(cls, given: dict) -> Options:
+        """The inverse of ``given``; raises ``InputError`` for an option it does not know."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise InputError(
+                f"unknown option(s) {', '.join(unknown)} in a scaffold record",
+                hint="was it written by a newer scaffold? upgrade scaffold, or fix the record",
+            )
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+
 
 def render_layer(
     expression: str,
     *,
     name: str | None = None,
     options: Options | None = None,
+    out: str | Path = ".",
+    tests: str | Path | None = None,
     timeout: float | None = budget.DEFAULT_SECONDS,
-) -> tuple[LayerPlan, dict[str, str]]:
-    """Generate the module and its test as ``{filename: source}`` without touching the disk.
+) -> tuple[LayerPlan, dict[Path, str]]:
+    """Generate the module, its test and the checks module as ``{path: source}``.
 
-    The work runs in a worker process killed after ``timeout`` seconds (``None``: no budget,
-    in-process), raising ``BudgetExceeded``.
+    Nothing is written; ``out`` and ``tests`` (default ``out``) are read to decide how the
+    test imports the module (see ``layout``). The work runs in a worker process killed after
+    ``timeout`` seconds (``None``: no budget, in-process), raising ``BudgetExceeded``.
     """
-    return budget.run(_render_layer, expression, name, options, seconds=timeout)
+    tests = None if tests is None else Path(tests)
+    return budget.run(_render_layer, expression, name, options, Path(out), tests, seconds=timeout)
 
 
 def _render_layer(
-    expression: str, name: str | None, options: Options | None
-) -> tuple[LayerPlan, dict[str, str]]:
+    expression: str, name: str | None, options: Options | None, out: Path, tests: Path | None
+) -> tuple[LayerPlan, dict[Path, str]]:
     budget.stage("parsing")
     parsed = parse(expression)
-    spec = build_spec(parsed, **dataclasses.asdict(options or Options()))
+    options = options or Options()
+    spec = build_spec(parsed, **dataclasses.asdict(options))
     name = name if name is not None else default_name(parsed.text)
     check_name(name)
+    paths = layout(out, tests, name, class_name_for(name))
     symbols = {s.name for s in spec.variables}
     if name in symbols:
         raise InvalidNameError(
@@ -92,12 +128,40 @@ def _render_layer(
     budget.stage("computing reference values")
     refs = references(analysis)
     budget.stage("printing and formatting the code")
-    plan = build_plan(analysis, refs, name=name, names=names)
+    record = _record(parsed.text, name, options, paths)
+    plan = build_plan(analysis, refs, name=name, names=names, imports=paths.imports, record=record)
     files = {
-        plan.module_file: format_source(render(MODULE_TEMPLATE, plan), plan.module_file),
-        plan.test_file: format_source(render(TEST_TEMPLATE, plan), plan.test_file),
+        paths.module: render(MODULE_TEMPLATE, plan),
+        paths.test: render(TEST_TEMPLATE, plan),
+        paths.checks: render_static(CHECKS_TEMPLATE, version=__version__),
     }
-    return plan, files
+    formatted = {
+        path: with_checksum(format_source(text, path.name)) for path, text in files.items()
+    }
+    return plan, formatted
+
+
+def _unedited_checks(files: dict[Path, str]) -> frozenset[Path]:
+    """The shared checks modules among ``files`` that exist on disk as scaffold wrote them."""
+    found = set()
+    for path in files:
+        if path.name == f"{CHECKS_MODULE}.py" and classify(path, files[path]).status == STALE:
+            found.add(path)
+    return frozenset(found)
+
+
+def _record(expression: str, name: str, options: Options, paths: Layout) -> str:
+    """The module's record: what ``scaffold sync`` regenerates it from (see record.py)."""
+    return record_literal(
+        {
+            "scaffold": __version__,
+            "command": "new-layer",
+            "expression": expression,
+            "name": name,
+            "tests": paths.tests_relative,
+            "options": options.given(),
+        }
+    )
 
 
 def generate(
@@ -105,19 +169,24 @@ def generate(
     *,
     name: str | None = None,
     out: str | Path = ".",
+    tests: str | Path | None = None,
     options: Options | None = None,
     force: bool = False,
     dry_run: bool = False,
     timeout: float | None = budget.DEFAULT_SECONDS,
 ) -> Generated:
-    """Write ``OUT/NAME.py`` and ``OUT/test_NAME.py`` for ``expression``; return what was done.
+    """Write ``OUT/NAME.py``, ``TESTS/test_NAME.py`` and ``TESTS/scaffold_checks.py``.
 
+    ``tests`` defaults to ``out``. Returns what was done (module, test, checks, in that order).
     Raises a ``scaffold.errors.ScaffoldError`` subclass for any bad input; on a conflict with an
-    existing, different file (and no ``force``) nothing is written. ``dry_run`` writes nothing.
-    ``timeout`` bounds the symbolic work (see ``render_layer``).
+    existing, different file (and no ``force``) nothing is written. The shared checks module is
+    replaced without ``force`` when it is an unedited one from another scaffold version.
+    ``dry_run`` writes nothing. ``timeout`` bounds the symbolic work (see ``render_layer``).
     """
-    plan, files = render_layer(expression, name=name, options=options, timeout=timeout)
-    changes = plan_writes(Path(out), files, force=force)
+    plan, files = render_layer(
+        expression, name=name, options=options, out=out, tests=tests, timeout=timeout
+    )
+    changes = plan_writes(files, force=force, replaceable=_unedited_checks(files))
     if not dry_run:
         apply(changes)
     return Generated(plan=plan, changes=tuple(changes), dry_run=dry_run)

@@ -93,16 +93,19 @@ EXAMPLES: tuple[Example, ...] = (
 )
 
 
-def render_examples() -> dict[Path, str]:
-    """Every catalog file as ``{relative path: content}``, the catalog's README.md included."""
+def render_examples(root: Path) -> dict[Path, str]:
+    """Every catalog file under ``root`` as ``{relative path: content}``, README.md included."""
     files: dict[Path, str] = {}
     rows = []
     for example in EXAMPLES:
         plan, rendered = render_layer(
-            example.expression, name=example.name, options=example.options
+            example.expression,
+            name=example.name,
+            options=example.options,
+            out=root / example.folder,
         )
-        for filename, content in rendered.items():
-            files[Path(example.folder) / filename] = content
+        for path, content in rendered.items():
+            files[path.relative_to(root)] = content
         rows.append(_row(example, plan))
     files[Path("README.md")] = _README.format(rows="\n".join(rows))
     return files
@@ -112,7 +115,9 @@ _README = """# Example catalog
 
 Every file here is produced by `scaffold examples` from the list in `scaffold/examples.py`; do not
 edit them by hand (`scaffold examples --check` fails on any difference, and CI runs it and every
-example's generated tests). Each folder holds the op and layer module and its pytest file.
+example's generated tests). Each folder holds what `scaffold new-layer` writes: the op and layer
+module, its pytest file (reference values and the names of its checks) and `scaffold_checks.py`,
+the checks shared by every layer in a folder.
 
 | folder | formula | derivative (as generated) | options | what it shows |
 | --- | --- | --- | --- | --- |
@@ -126,7 +131,7 @@ def _row(example: Example, plan: LayerPlan) -> str:
     )
     options = plan.command.split(f"--name {plan.name}", 1)[1].strip()
     cells = [
-        f"[{example.folder}]({example.folder}/{plan.module_file})",
+        f"[{example.folder}]({example.folder}/{plan.name}.py)",
         f"`{example.expression}`",
         derivative,
         f"`{options}`" if options else "",
@@ -137,7 +142,7 @@ def _row(example: Example, plan: LayerPlan) -> str:
 
 def differences(root: Path) -> list[str]:
     """Paths under ``root`` that differ from, are missing from or are not in the catalog."""
-    expected = render_examples()
+    expected = render_examples(root)
     problems = []
     for relative, content in expected.items():
         path = root / relative
@@ -154,14 +159,8 @@ def differences(root: Path) -> list[str]:
 
 def write_examples(root: Path) -> list[FileChange]:
     """Regenerate the catalog under ``root``; return what happened to each file."""
-    changes: list[FileChange] = []
-    by_folder: dict[Path, dict[str, str]] = {}
-    for relative, content in render_examples().items():
-        by_folder.setdefault(root / relative.parent, {})[relative.name] = content
-    if not root.exists():
-        root.mkdir()
-    for folder, files in by_folder.items():
-        planned = plan_writes(folder, files, force=True)
-        apply(planned)
-        changes.extend(planned)
+    root.mkdir(exist_ok=True)
+    files = {root / relative: content for relative, content in render_examples(root).items()}
+    changes = plan_writes(files, force=True)
+    apply(changes)
     return changes

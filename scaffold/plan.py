@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from . import __version__
 from .analyze import Analysis
 from .errors import InvalidNameError
 from .parse import RESERVED_NAMES
@@ -24,6 +25,14 @@ from .reference import References
 
 _NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME_LENGTH = 60
+#: The API of templates/scaffold_checks.py.jinja the test template is written for: bump it
+#: with any change there that older generated tests cannot use.
+CHECKS_API = 1
+#: Names the generated test defines or imports beside the layer's own: --name may not take them.
+_TEST_NAMES = frozenset(
+    {"checks", "scaffold_checks", "plain_formula", "apply_updates", "each_device"}
+)
+ROW_WIDTH = 88  # black's line length: reference rows are laid out by hand (black skips them)
 #: Module names the generated files would shadow when pytest puts their folder on sys.path.
 _SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
     "tensorflow",
@@ -122,10 +131,6 @@ class VariablePlan:
     grad_code: str  # the gradient returned for it, already summed to its shape
     grad_text: str  # the backward expression, as math
     surrogate: bool
-    reference: tuple[str, ...]  # backward expression at each test point
-    grid_reference: tuple[str, ...]  # ... and at each grid point
-    extreme_reference: tuple[str, ...]  # ... and at each extreme point
-    second_reference: tuple[str, ...] = ()  # inputs: d2f/dx2 at the test points, if checked
     update_code: str = ""  # new value assigned in Layer.call after each training call, or ""
     update_plain: str = ""  # the same with plain weight names, for the generated test
     update_text: str = ""
@@ -159,21 +164,23 @@ class LayerPlan:
     saved: tuple[str, ...]  # what the backward pass reads from the forward pass
     save: str  # the --save policy that chose it
     saved_derivatives: tuple[str, ...]  # --save derivative: the df/dv the forward pass computes
-    test_op: str  # the generated test's names for the op and the layer: the same for every
-    test_layer: str  # layer (op, Layer), so the tests read alike and format from the cache
+    kernel: str  # the tf.custom_gradient function the public op calls
     plain_forward: str
     notes: tuple[str, ...]
     smooth: bool
     uses_math: bool
     test_uses_math: bool
     helpers: tuple[str, ...]
-    points: tuple[tuple[str, ...], ...]  # per input: its value at each test point
-    forward_reference: tuple[str, ...]
-    grid_points: tuple[tuple[str, ...], ...]  # per input: grid values (kinks included)
-    grid_forward: tuple[str, ...]
-    extreme_points: tuple[tuple[str, ...], ...]  # per input
-    extreme_forward: tuple[str, ...]
+    columns: str  # the reference tables' column names, as a Python tuple literal
+    point_rows: tuple[str, ...]  # source lines of the test points' rows (inputs, f, gradients)
+    grid_rows: tuple[str, ...]  # ... of the grid through 0 and the kinks
+    extreme_rows: tuple[str, ...]  # ... of the extreme inputs representable in float32
     second_skip: str  # why second derivatives are not checked, or ""
+    uses_tf_in_test: bool  # the test's own code (formula, updates) calls TensorFlow
+    imports: tuple[str, ...]  # the test's import lines for the layer and the checks (layout)
+    record: str  # the module's record, a Python dict literal (record.py)
+    version: str  # scaffold's version
+    checks_api: int  # the API of the shared checks module the test is written for
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -186,14 +193,9 @@ class LayerPlan:
         return any(v.surrogate for v in self.variables)
 
     @property
-    def module_file(self) -> str:
-        """File name of the generated module."""
-        return f"{self.name}.py"
-
-    @property
-    def test_file(self) -> str:
-        """File name of the generated pytest file."""
-        return f"test_{self.name}.py"
+    def activation(self) -> bool:
+        """One input and no weights: the op also works as a Keras activation."""
+        return len(self.inputs) == 1 and not self.weights
 
 
 def default_name(expression: str) -> str:
@@ -224,6 +226,8 @@ def check_name(name: str, *, raise_error: bool = True) -> str | None:
             f"--name {name!r} would shadow the Python or TensorFlow name '{name}' in the"
             " generated code or on the import path"
         )
+    elif name in _TEST_NAMES:
+        problem = f"--name {name!r} is a name the generated test uses for itself"
     elif name.startswith("test"):
         problem = f"--name {name!r} starts with 'test': pytest would collect the module as tests"
     if problem is not None and raise_error:
@@ -254,9 +258,18 @@ def check_weight_names(weight_names: list[str]) -> None:
 
 
 def build_plan(
-    analysis: Analysis, refs: References, *, name: str, names: dict[str, str]
+    analysis: Analysis,
+    refs: References,
+    *,
+    name: str,
+    names: dict[str, str],
+    imports: tuple[str, ...] = (),
+    record: str = "{}",
 ) -> LayerPlan:
-    """Turn the analysis and reference values into the templates' plain data."""
+    """Turn the analysis and reference values into the templates' plain data.
+
+    ``imports`` are the test's import lines (``layout``), ``record`` the module's record.
+    """
     spec = analysis.spec
     first = spec.inputs[0].name
     one_shape = len(spec.inputs) == 1 and not spec.weights
@@ -301,14 +314,6 @@ def build_plan(
                 grad_code=grad_code,
                 grad_text=math_text(analysis.gradients[index]),
                 surrogate=analysis.surrogate[index],
-                reference=tuple(repr(v) for v in refs.gradients[index]),
-                grid_reference=tuple(repr(v) for v in refs.grid_gradients[index]),
-                extreme_reference=tuple(repr(v) for v in refs.extreme_gradients[index]),
-                second_reference=(
-                    tuple(repr(v) for v in refs.second[index])
-                    if refs.second and index < len(refs.second)
-                    else ()
-                ),
                 update_code="" if update is None else _update_code(update, symbol.name),
                 update_plain=(
                     "" if update is None else TensorFlowPrinter(like=symbol.name).doprint(update)
@@ -320,8 +325,6 @@ def build_plan(
     grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
     saved = sorted({s.name for s in backward_uses} - grad_only)
     forward_lines += tuple(derivative_lines)
-    in_tests = {s.name for s in spec.variables} | {name, class_name_for(name)}
-    test_op, test_layer = _fresh_name("op", in_tests), _fresh_name("Layer", in_tests)
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
     plain_forward = test_printer.doprint_shaped(analysis.parsed.expr)
@@ -346,23 +349,23 @@ def build_plan(
         saved=tuple(saved),
         save=spec.save,
         saved_derivatives=tuple(line.name for line in derivative_lines),
-        test_op=test_op,
-        test_layer=test_layer,
+        kernel=f"_{name}_with_gradient",
         plain_forward=plain_forward,
         notes=analysis.notes + ((FUSED_SIGMOID_NOTE,) if printer.fused_sigmoid else ()),
         smooth=analysis.smooth,
         uses_math=printer.uses_math,
         test_uses_math=test_printer.uses_math,
         helpers=tuple(sorted(printer.helpers)),
-        points=tuple(tuple(repr(p[i]) for p in refs.points) for i in range(n_inputs)),
-        forward_reference=tuple(repr(v) for v in refs.forward),
-        grid_points=tuple(tuple(repr(p[i]) for p in refs.grid_points) for i in range(n_inputs)),
-        grid_forward=tuple(repr(v) for v in refs.grid_forward),
-        extreme_points=tuple(
-            tuple(repr(p[i]) for p in refs.extreme_points) for i in range(n_inputs)
-        ),
-        extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
+        columns=_columns(analysis, refs),
+        point_rows=_rows(refs.points, refs.forward, refs.gradients, refs.second),
+        grid_rows=_rows(refs.grid_points, refs.grid_forward, refs.grid_gradients),
+        extreme_rows=_rows(refs.extreme_points, refs.extreme_forward, refs.extreme_gradients),
         second_skip=_second_skip(analysis, refs),
+        uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
+        imports=imports,
+        record=record,
+        version=__version__,
+        checks_api=CHECKS_API,
     )
 
 
@@ -420,6 +423,38 @@ FUSED_SIGMOID_NOTE = (
     " kernel (it is the gradient kernel of softplus): the code uses it for products with a"
     " sigmoid, which saves a pass over the data outside XLA."
 )
+
+
+def _columns(analysis: Analysis, refs: References) -> str:
+    """Column names of the reference tables: inputs, f(...), df/dv..., d2f/dx2... ."""
+    variables = [s.name for s in analysis.spec.variables]
+    names = [s.name for s in analysis.spec.inputs]
+    names += [f"f({', '.join(variables)})", *(f"df/d{v}" for v in variables)]
+    if refs.second:
+        names += [f"d2f/d{s.name}2" for s in analysis.spec.inputs]
+    return "(" + ", ".join(f'"{n}"' for n in names) + ")"
+
+
+def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
+    """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH.
+
+    The test template places them in a ``# fmt: off`` block, indented by four spaces: a
+    table reads better with one point per line than black's one value per line.
+    """
+    lines: list[str] = []
+    for j, point in enumerate(points):
+        values = [*point, forward[j], *(g[j] for g in gradients), *(d[j] for d in second)]
+        items = [repr(float(v)) for v in values]
+        line = "("
+        for k, item in enumerate(items):
+            item += ")," if k == len(items) - 1 else ","
+            if len(line) + len(item) + 5 > ROW_WIDTH and line != "(":
+                lines.append(line)
+                line = " " + item
+            else:
+                line += ("" if line in ("(", " ") else " ") + item
+        lines.append(line)
+    return tuple(lines)
 
 
 def _second_skip(analysis: Analysis, refs: References) -> str:

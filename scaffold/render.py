@@ -18,6 +18,7 @@ from .plan import LayerPlan
 
 MODULE_TEMPLATE = "layer.py.jinja"
 TEST_TEMPLATE = "test_layer.py.jinja"
+CHECKS_TEMPLATE = "scaffold_checks.py.jinja"
 
 
 @functools.cache
@@ -53,6 +54,11 @@ def render(template_name: str, plan: LayerPlan) -> str:
     for name, member in vars(type(plan)).items():
         if isinstance(member, property):
             context[name] = getattr(plan, name)
+    return render_static(template_name, **context)
+
+
+def render_static(template_name: str, **context) -> str:
+    """Render one template with ``context`` as its variables."""
     try:
         return environment().get_template(template_name).render(context)
     except jinja2.TemplateError as err:

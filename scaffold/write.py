@@ -30,16 +30,18 @@ class FileChange:
     diff: str = ""
 
 
-def plan_writes(out: Path, files: dict[str, str], *, force: bool) -> list[FileChange]:
-    """Decide what happens to each file under ``out``.
+def plan_writes(
+    files: dict[Path, str], *, force: bool, replaceable: frozenset[Path] = frozenset()
+) -> list[FileChange]:
+    """Decide what happens to each file (``{path: content}``), in the order given.
 
-    A file that exists with different content is a conflict unless ``force``. Raises
-    ``OutputError`` if ``out`` cannot hold the files.
+    A file that exists with different content is a conflict unless ``force`` or it is in
+    ``replaceable``. Raises ``OutputError`` if a folder cannot hold its files.
     """
-    _check_folder(out)
+    for folder in dict.fromkeys(path.parent for path in files):
+        _check_folder(folder)
     changes = []
-    for filename, content in files.items():
-        path = out / filename
+    for path, content in files.items():
         if path.is_dir():
             raise OutputError(f"{path} is a folder; scaffold needs to write a file there")
         old = _read(path)
@@ -56,7 +58,8 @@ def plan_writes(out: Path, files: dict[str, str], *, force: bool) -> list[FileCh
                     tofile=f"{path} (generated)",
                 )
             )
-            changes.append(FileChange(path, OVERWRITE if force else CONFLICT, content, diff))
+            replace = force or path in replaceable
+            changes.append(FileChange(path, OVERWRITE if replace else CONFLICT, content, diff))
     return changes
 
 
@@ -81,11 +84,12 @@ def apply(changes: list[FileChange]) -> None:
     pending = [c for c in changes if c.status in (CREATE, OVERWRITE)]
     if not pending:
         return
+    for folder in dict.fromkeys(c.path.parent for c in pending):
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create {folder}: {err.strerror}") from None
     folder = pending[0].path.parent
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create {folder}: {err.strerror}") from None
     temporaries: list[tuple[str, Path]] = []
     try:
         for change in pending:
@@ -95,7 +99,8 @@ def apply(changes: list[FileChange]) -> None:
     except OSError as err:
         for temporary, _ in temporaries:
             Path(temporary).unlink(missing_ok=True)
-        raise OutputError(f"cannot write to {folder}: {err.strerror}") from None
+        where = err.filename or folder
+        raise OutputError(f"cannot write to {where}: {err.strerror}") from None
 
 
 def _write_temporary(change: FileChange) -> str:
@@ -126,15 +131,15 @@ def _mode_for(path: Path) -> int:
 
 def _check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file, not a folder")
+        raise OutputError(f"{out} is a file, not a folder")
     if not out.exists() and not out.parent.is_dir():
         raise OutputError(
-            f"--out {out}: its parent folder {out.parent} does not exist",
+            f"{out}: its parent folder {out.parent} does not exist",
             hint="create the parent folder first; scaffold creates only the last folder",
         )
     existing = out if out.exists() else out.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"--out {out}: {existing} is not writable")
+        raise OutputError(f"{out}: {existing} is not writable")
 
 
 def _read(path: Path) -> str | None:

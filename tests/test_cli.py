@@ -24,9 +24,11 @@ def test_new_layer_writes_module_and_test(tmp_path):
     result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "df/dx = cos(x)" in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sine.py", "test_sine.py"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["scaffold_checks.py", "sine.py", "test_sine.py"]
     module = (tmp_path / "sine.py").read_text()
-    assert "@tf.custom_gradient\ndef sine(x):" in module
+    assert "def sine(x):" in module
+    assert "@tf.custom_gradient\ndef _sine_with_gradient(x):" in module
     assert "y = tf.math.sin(x)" in module
     assert "return dy * tf.math.cos(x)" in module
     assert "class Sine(keras.layers.Layer):" in module
@@ -36,7 +38,7 @@ def test_second_run_reports_unchanged_and_conflict_needs_force(tmp_path):
     args = ("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
     assert invoke(*args).exit_code == 0
     again = invoke(*args)
-    assert again.exit_code == 0 and again.output.count("unchanged") == 2, again.output
+    assert again.exit_code == 0 and again.output.count("unchanged") == 3, again.output
     (tmp_path / "sine.py").write_text("# edited by hand\n")
     conflict = invoke(*args)
     assert conflict.exit_code == 2

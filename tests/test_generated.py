@@ -51,18 +51,8 @@ LAYERS = {
     "product_inputs": ("x*sin(y)", Options(inputs="x,y", save="inputs")),
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
-TEST_IMPORTS = RUNTIME_IMPORTS | {
-    "ast",
-    "contextlib",
-    "inspect",
-    "json",
-    "os",
-    "numpy",
-    "pytest",
-    "subprocess",
-    "sys",
-    "textwrap",
-}
+#: The shared checks: the standard library, and TensorFlow, NumPy and pytest; never scaffold.
+CHECKS_IMPORTS = RUNTIME_IMPORTS | {"numpy", "pytest"}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +70,7 @@ def test_golden_examples_match_a_fresh_generation():
 
 def test_generated_files_pass_black_and_ruff(generated):
     files = sorted(str(p) for p in generated.rglob("*.py"))
-    assert len(files) == 2 * len(LAYERS)
+    assert len(files) == 3 * len(LAYERS)
     black = subprocess.run(
         [sys.executable, "-m", "black", "--check", "--quiet", *files],
         capture_output=True,
@@ -118,8 +108,15 @@ def _imports(path: Path) -> set[str]:
 
 def test_generated_code_needs_only_tensorflow(generated):
     for name in LAYERS:
-        assert _imports(generated / name / f"{name}.py") <= RUNTIME_IMPORTS
-        assert _imports(generated / name / f"test_{name}.py") <= TEST_IMPORTS | {name}
+        folder = generated / name
+        assert _imports(folder / f"{name}.py") <= RUNTIME_IMPORTS
+        # The test: the layer and the checks beside it (relatively or by name), pytest, tf.
+        layer_and_checks = {"", name, "scaffold_checks"}
+        assert _imports(folder / f"test_{name}.py") <= {"math", "pytest", "tensorflow"} | (
+            layer_and_checks
+        )
+        third_party = _imports(folder / "scaffold_checks.py") - set(sys.stdlib_module_names)
+        assert third_party <= CHECKS_IMPORTS
 
 
 def test_generation_is_deterministic_across_processes(tmp_path):
@@ -146,8 +143,10 @@ def test_generation_is_deterministic_across_processes(tmp_path):
 def test_sin_is_the_seed_example_done_right():
     """The seed's first example: forward sin(x), backward dy * cos(x), and a Keras layer."""
     _, files = render_layer("sin(x)", name="my_activation")
-    module = files["my_activation.py"]
-    assert "@tf.custom_gradient\ndef my_activation(x):\n" in module
+    module = files[Path("my_activation.py")]
+    assert "def my_activation(x):\n" in module
+    assert "    return _my_activation_with_gradient(x)\n" in module
+    assert "@tf.custom_gradient\ndef _my_activation_with_gradient(x):\n" in module
     assert "    y = tf.math.sin(x)\n" in module
     assert "        return dy * tf.math.cos(x)\n" in module
     assert "    return y, grad\n" in module

@@ -178,11 +178,15 @@ def test_symbols_that_would_clash_are_refused(symbol):
 
 @pytest.mark.slow
 def test_hanging_and_crashing_generated_tests_are_reported(tmp_path):
-    for name, line in (("hangs", "import time\ntime.sleep(600)\n"), ("crashes", "os.abort()\n")):
+    lines = (
+        ("hangs", "import time\ntime.sleep(600)\n"),
+        ("crashes", "import os\nos.abort()\n"),
+    )
+    for name, line in lines:
         generate("sin(x)", name=name, out=tmp_path / name)
         test_file = tmp_path / name / f"test_{name}.py"
         source = test_file.read_text()
-        marker = "import os\n"
+        marker = "import pytest\n"
         assert marker in source
         test_file.write_text(source.replace(marker, marker + line, 1))
     started = time.perf_counter()

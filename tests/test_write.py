@@ -10,7 +10,13 @@ import time
 import pytest
 
 from scaffold.errors import OutputError
-from scaffold.write import CONFLICT, CREATE, OVERWRITE, UNCHANGED, apply, plan_writes
+from scaffold.write import CONFLICT, CREATE, OVERWRITE, UNCHANGED, apply
+from scaffold.write import plan_writes as _plan_writes
+
+
+def plan_writes(folder, files, **options):
+    """The files by name in one folder, as new-layer writes them."""
+    return _plan_writes({folder / name: content for name, content in files.items()}, **options)
 
 
 def _leftovers(folder):
@@ -152,11 +158,11 @@ from scaffold.write import apply, plan_writes
 
 out = Path(sys.argv[1])
 contents = ["a" * 5_000_000 + "\\n", "b" * 4_000_000 + "\\n"]
-apply(plan_writes(out, {"big.txt": contents[0]}, force=True))
+apply(plan_writes({out / "big.txt": contents[0]}, force=True))
 print("ready", flush=True)
 turn = 1
 while True:
-    apply(plan_writes(out, {"big.txt": contents[turn % 2]}, force=True))
+    apply(plan_writes({out / "big.txt": contents[turn % 2]}, force=True))
     turn += 1
 """
 

@@ -1,0 +1,145 @@
+"""Where the generated files go, and how the test imports the layer module and the checks.
+
+Takes ``--out`` (the module's folder), ``--tests`` (the test's folder, default the same) and the
+layer's name; gives a ``Layout``: the three paths and the import statements the test needs.
+Reads the file system (which folders are packages) and writes nothing.
+
+The import rules follow Python's and pytest's:
+
+- A module in a package (its folder holds ``__init__.py``, and so on upward) is imported by its
+  dotted name from the folder above the top package, ``from mypkg.layers.mish import ...``.
+  That works under pytest's default import mode (which puts that folder on ``sys.path``),
+  under ``--import-mode=importlib`` (which imports the parent packages itself) and wherever the
+  package is installed.
+- A module in a plain folder is a top-level module of that folder. Beside its test, the test
+  imports it relatively when pytest imports the folder as a namespace package
+  (``--import-mode=importlib`` with the project root on ``sys.path``, as ``python -m pytest``
+  puts it) and by its bare name otherwise (the default mode puts the test's folder on
+  ``sys.path``). In another tests folder it is imported by its dotted path from the project
+  root (the nearest folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``),
+  so the tests run from there with ``python -m pytest``.
+- The shared checks module lives in the tests folder and is imported the same way as a module
+  there would be.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OutputError
+
+CHECKS_MODULE = "scaffold_checks"
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The generated files' paths and the import lines of the test (plain strings)."""
+
+    module: Path
+    test: Path
+    checks: Path
+    imports: tuple[str, ...]  # the test's import block for the layer and the checks, as lines
+    module_name: str  # the layer module's import name where it is importable ("" if relative)
+    tests_relative: str  # the test file's path relative to the module's folder (POSIX)
+
+
+def layout(out: Path, tests: Path | None, name: str, class_name: str) -> Layout:
+    """Decide paths and imports for layer ``name`` written to ``out`` with tests in ``tests``."""
+    out = Path(out)
+    tests = out if tests is None else Path(tests)
+    module, test = out / f"{name}.py", tests / f"test_{name}.py"
+    checks = tests / f"{CHECKS_MODULE}.py"
+    names = f"{class_name}, {name}"
+    module_package = package_name(out)
+    tests_package = package_name(tests)
+    same_folder = _same(out, tests)
+    if module_package is not None:
+        module_name = _join(module_package, name)
+        layer_import = f"from {module_name} import {names}"
+    elif same_folder:
+        module_name = ""
+        layer_import = ""  # imported with the checks, relatively or by its bare name
+    else:
+        module_name = _join(_namespace_name(out), name)
+        layer_import = f"from {module_name} import {names}"
+    if tests_package is not None:
+        checks_lines = [f"from {tests_package} import {CHECKS_MODULE} as checks", layer_import]
+    else:
+        relative = [f"    from . import {CHECKS_MODULE} as checks"]
+        bare = [f"    import {CHECKS_MODULE} as checks"]
+        if not layer_import:
+            relative.append(f"    from .{name} import {names}")
+            bare.append(f"    from {name} import {names}")
+        checks_lines = [
+            "try:  # --import-mode=importlib: pytest imports this folder as a namespace package",
+            *relative,
+            "except ImportError:  # pytest's default mode puts this folder on sys.path",
+            *bare,
+            *([layer_import] if layer_import else []),
+        ]
+    return Layout(
+        module=module,
+        test=test,
+        checks=checks,
+        imports=tuple(line for line in checks_lines if line),
+        module_name=module_name,
+        tests_relative=Path(os.path.relpath(test, out)).as_posix(),
+    )
+
+
+def package_name(folder: Path) -> str | None:
+    """The dotted package name of ``folder`` if it is a package (``__init__.py`` upward)."""
+    parts: list[str] = []
+    current = Path(os.path.abspath(folder))
+    while (current / "__init__.py").is_file():
+        if not current.name.isidentifier():
+            raise OutputError(
+                f"{current} holds __init__.py but '{current.name}' is not a Python identifier,"
+                " so nothing in it can be imported",
+                hint="rename the folder, or remove its __init__.py",
+            )
+        parts.append(current.name)
+        current = current.parent
+    return ".".join(reversed(parts)) or None
+
+
+def project_root(folder: Path) -> Path:
+    """The nearest folder at or above ``folder`` that holds a project marker; else the cwd."""
+    start = Path(os.path.abspath(folder))
+    for candidate in (start, *start.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    return Path.cwd()
+
+
+def _namespace_name(folder: Path) -> str:
+    """The dotted path of a plain folder from its project root ("" for the root itself)."""
+    root = project_root(folder)
+    try:
+        relative = Path(os.path.abspath(folder)).relative_to(root)
+    except ValueError:
+        raise OutputError(
+            f"--tests puts the test outside {root}, the project of --out {folder}, which is not"
+            " a package: the test could not import the layer",
+            hint=f"add __init__.py files to make {folder} a package, or keep the test beside"
+            " the module (omit --tests)",
+        ) from None
+    for part in relative.parts:
+        if not part.isidentifier():
+            raise OutputError(
+                f"the folder '{part}' of --out {folder} is not a Python identifier, so a test in"
+                " another folder cannot import the layer through it",
+                hint="keep the test beside the module (omit --tests), or rename the folder",
+            )
+    return ".".join(relative.parts)
+
+
+def _join(package: str, name: str) -> str:
+    return f"{package}.{name}" if package else name
+
+
+def _same(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
