@@ -15,7 +15,7 @@ from . import __version__, budget
 from .analyze import analyze
 from .errors import InputError, InvalidNameError
 from .format import format_source
-from .layout import CHECKS_MODULE, Layout, layout
+from .layout import CHECKS_MODULE, Layout, layout, package_name
 from .parse import parse
 from .plan import (
     LayerPlan,
@@ -113,7 +113,7 @@ def _render_layer(
     options = options or Options()
     spec = build_spec(parsed, **dataclasses.asdict(options))
     name = name if name is not None else default_name(parsed.text)
-    check_name(name)
+    check_name(name, in_package=package_name(out) is not None)
     paths = layout(out, tests, name, class_name_for(name))
     symbols = {s.name for s in spec.variables}
     if name in symbols:

@@ -154,8 +154,17 @@ def new_layer(
     ] = None,
     out: Annotated[
         Path,
-        typer.Option("--out", help="Folder for NAME.py and test_NAME.py (created if missing)."),
+        typer.Option("--out", help="Folder for NAME.py (created if missing)."),
     ] = Path("."),
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            "--tests",
+            help="Folder for test_NAME.py and the shared scaffold_checks.py, e.g. tests/layers;"
+            " the test imports the module by its package path. Default: the --out folder.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing files whose content differs.")
     ] = False,
@@ -217,6 +226,7 @@ def new_layer(
             expression,
             name=name,
             out=out,
+            tests=tests,
             options=options,
             force=force,
             dry_run=dry_run,
@@ -239,6 +249,56 @@ def new_layer(
             _run_validation([result.test_path], device=device, timeout=validate_timeout)
         elif validate:
             typer.echo("dry run: --validate skipped, nothing was written")
+
+
+@app.command("sync")
+def sync_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files or folders to search for layer modules scaffold generated.",
+            show_default=False,
+        ),
+    ],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 listing every file that is stale, missing or edited by"
+            " hand, with a short diff (for CI and pre-commit).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also overwrite files edited by hand.")
+    ] = False,
+    timeout: BudgetOpt = 10.0,
+) -> None:
+    """Regenerate each generated layer (module, test, shared checks) from its module's record.
+
+    The record (__scaffold__ in the module) holds the expression and options; edit it to
+    change an option, then sync. Files edited by hand are never overwritten without --force.
+    Exit codes: 0 up to date (or updated); 1 --check found a difference; 2 a file is edited by
+    hand (nothing written) or a record cannot be regenerated.
+    """
+    from . import sync
+
+    with _handle_errors():
+        report = sync.check(paths, timeout=timeout)
+        for state in report.pending:
+            typer.secho(f"{state.status:<15} {state.path}", fg=typer.colors.YELLOW)
+            if check and state.old is not None:
+                typer.echo(sync.diff(state), nl=False)
+        modules = len(report.modules)
+        if check:
+            if report.pending:
+                force_option = " --force" if report.edited else ""
+                where = " ".join(map(str, paths))
+                typer.echo(f"hint: update them with: scaffold sync{force_option} {where}")
+                raise typer.Exit(1)
+            typer.echo(f"{modules} layer(s), {len(report.files)} file(s): up to date")
+            return
+        changes = sync.write(report, force=force)
+        typer.echo(f"{modules} layer(s): {len(changes)} file(s) written")
 
 
 @app.command("explain")
@@ -287,11 +347,22 @@ def validate_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Generated test files, or folders searched for them.", show_default=False
+            help="Generated test files, layer modules (their tests run), or folders searched"
+            " for them.",
+            show_default=False,
         ),
     ],
     device: DeviceOpt = "all",
     timeout: TimeoutOpt = 900.0,
+    isolated: Annotated[
+        bool,
+        typer.Option(
+            "--isolated",
+            help="Ignore the project's pytest configuration (addopts, plugins, warning"
+            " filters, pythonpath); by default the tests run as `python -m pytest` from the"
+            " project's root would run them.",
+        ),
+    ] = False,
     logical_cpus: Annotated[
         int,
         typer.Option(
@@ -312,6 +383,8 @@ def validate_command(
 ) -> None:
     """Run generated tests in a fresh Python process; exit 1 if any fails, crashes or times out.
 
+    The tests run from the project's root (the nearest folder with pyproject.toml, setup.py,
+    setup.cfg or .git) with the project's pytest configuration, as its CI would run them.
     Prints a table: one row per check, one column per device (ok, skip, or FAIL with the
     failing dtype or policy), then each failure with its point and values.
     """
@@ -321,6 +394,7 @@ def validate_command(
             device=device,
             timeout=timeout,
             logical_cpus=logical_cpus,
+            isolated=isolated,
             json_path=json_path,
         )
 
@@ -331,30 +405,36 @@ def _run_validation(
     device: str,
     timeout: float,
     logical_cpus: int = 2,
+    isolated: bool = False,
     json_path: Path | None = None,
 ) -> None:
     from .validate import validate
 
-    typer.echo(f"validating on {device} devices (timeout {timeout:g} s) ...")
+    def started(files: list[Path]) -> None:
+        typer.echo(
+            f"validating {len(files)} file(s) on {device} devices (timeout {timeout:g} s) ..."
+        )
+
     report = validate(
         paths,
         device=device,
         timeout=timeout,
         logical_cpus=logical_cpus,
+        isolated=isolated,
         on_output=_progress,
+        on_start=started,
     )
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
-    devices, table = report.matrix()
-    width = max([len("check"), *(len(check) for check in table)])
-    cell = max([8, *(len(v) for row in table.values() for v in row.values())])
-    header = "check".ljust(width) + "".join(f" {d:<{cell}}" for d in devices)
-    typer.echo("\n" + header.rstrip())
-    for check, row in table.items():
-        line = (
-            check.ljust(width) + "".join(f" {row.get(d, ''):<{cell}}" for d in devices)
-        ).rstrip()
-        typer.secho(line, fg=typer.colors.RED if "FAIL" in line else None)
+    _print_matrix(report)
+    if len(report.files) > 1:
+        for file, outcomes in report.by_file().items():
+            bad = outcomes.get("failed", 0) + outcomes.get("error", 0)
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+            typer.secho(
+                f"{'FAIL' if bad else 'ok':<5} {file} ({counts})",
+                fg=typer.colors.RED if bad else None,
+            )
     counts = {}
     for case in report.cases:
         counts[case.outcome] = counts.get(case.outcome, 0) + 1
@@ -373,15 +453,30 @@ def _run_validation(
             + report.output_tail
         )
     if not report.ok:
+        if any(c.outcome in ("failed", "error") for c in report.cases):
+            raise ValidationFailed("validation failed: see the failures above")
         raise ValidationFailed(
-            f"validation failed (pytest exit status {report.returncode}); last output:\n"
-            + report.output_tail
-            if not report.cases
-            else "validation failed: see the failures above"
+            f"pytest exited with status {report.returncode} although no test failed; last"
+            " output:\n" + report.output_tail,
+            hint="the project's pytest configuration may have failed the run (a coverage"
+            " threshold, a plugin): --isolated runs with an empty configuration",
         )
     typer.secho(
         f"validated {len(report.files)} file(s) in {report.seconds:.1f} s", fg=typer.colors.GREEN
     )
+
+
+def _print_matrix(report) -> None:
+    devices, table = report.matrix()
+    width = max([len("check"), *(len(check) for check in table)])
+    cell = max([8, *(len(v) for row in table.values() for v in row.values())])
+    header = "check".ljust(width) + "".join(f" {d:<{cell}}" for d in devices)
+    typer.echo("\n" + header.rstrip())
+    for check, row in table.items():
+        line = (
+            check.ljust(width) + "".join(f" {row.get(d, ''):<{cell}}" for d in devices)
+        ).rstrip()
+        typer.secho(line, fg=typer.colors.RED if "FAIL" in line else None)
 
 
 def _progress(line: str) -> None:

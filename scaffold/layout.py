@@ -25,6 +25,7 @@ The import rules follow Python's and pytest's:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,42 @@ def package_name(folder: Path) -> str | None:
     return ".".join(reversed(parts)) or None
 
 
-def project_root(folder: Path) -> Path:
-    """The nearest folder at or above ``folder`` that holds a project marker; else the cwd."""
+_NOT_FOUND = object()
+
+
+def project_root(folder: Path, default=_NOT_FOUND) -> Path:
+    """The nearest folder at or above ``folder`` that holds a project marker.
+
+    Without one: ``default`` if given, else the current folder.
+    """
     start = Path(os.path.abspath(folder))
     for candidate in (start, *start.parents):
         if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
             return candidate
-    return Path.cwd()
+    return Path.cwd() if default is _NOT_FOUND else default
+
+
+#: Folders never searched for generated files: caches, tools, build output.
+_SKIPPED_FOLDERS = frozenset({"__pycache__", "site-packages", "node_modules", "build", "dist"})
+
+
+def python_files(folder: Path) -> Iterator[Path]:
+    """The ``.py`` files under ``folder``, sorted, in the folders a project's own code is in.
+
+    Skipped: hidden folders (``.git``, ``.venv``), virtual environments (they hold
+    ``pyvenv.cfg``), caches and build output.
+    """
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(
+            name
+            for name in folders
+            if name not in _SKIPPED_FOLDERS
+            and not name.startswith(".")
+            and not (Path(root, name) / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield Path(root, name)
 
 
 def _namespace_name(folder: Path) -> str:

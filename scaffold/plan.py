@@ -209,8 +209,12 @@ def default_name(expression: str) -> str:
     return name
 
 
-def check_name(name: str, *, raise_error: bool = True) -> str | None:
-    """Raise ``InvalidNameError`` (or return its message) unless ``name`` is usable."""
+def check_name(name: str, *, raise_error: bool = True, in_package: bool = False) -> str | None:
+    """Raise ``InvalidNameError`` (or return its message) unless ``name`` is usable.
+
+    ``in_package``: the module is imported by its dotted name, so a top-level module of the
+    same name (``signal``, ``tensorflow``) is not shadowed.
+    """
     problem = None
     if not _NAME_PATTERN.fullmatch(name):
         problem = (
@@ -221,7 +225,11 @@ def check_name(name: str, *, raise_error: bool = True) -> str | None:
         problem = f"--name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}"
     elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
         problem = f"--name {name!r} is a Python keyword"
-    elif name in RESERVED_NAMES or name in _SHADOWED_MODULES or hasattr(builtins, name):
+    elif (
+        name in RESERVED_NAMES
+        or hasattr(builtins, name)
+        or (name in _SHADOWED_MODULES and not in_package)
+    ):
         problem = (
             f"--name {name!r} would shadow the Python or TensorFlow name '{name}' in the"
             " generated code or on the import path"

@@ -147,6 +147,50 @@ def test_validate_refuses_two_layers_of_one_name(tmp_path):
     assert [p.name for p in twice] == ["test_sine.py"]
 
 
+def test_validate_without_generated_tests_says_so_before_starting(tmp_path):
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert "validating" not in result.output  # nothing started
+
+
+def test_validate_finds_the_test_of_a_module(tmp_path):
+    from scaffold.validate import find_test_files
+
+    invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path / "m"))
+    beside = find_test_files([tmp_path / "m" / "sine.py"])
+    assert beside == [tmp_path / "m" / "test_sine.py"]
+    (tmp_path / "pkg" / "layers").mkdir(parents=True)
+    (tmp_path / "pkg" / "tests").mkdir()
+    for init in ("pkg/__init__.py", "pkg/layers/__init__.py"):
+        (tmp_path / init).write_text("")
+    out, tests = tmp_path / "pkg" / "layers", tmp_path / "pkg" / "tests"
+    result = invoke(
+        "new-layer", "cos(x)", "--name", "wave", "--out", str(out), "--tests", str(tests)
+    )
+    assert result.exit_code == 0, result.output
+    # The record leads from the module to its test in the other folder.
+    assert find_test_files([out / "wave.py"]) == [tests / "test_wave.py"]
+    (tests / "test_wave.py").unlink()
+    missing = invoke("validate", str(out / "wave.py"))
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert "scaffold sync" in missing.output
+
+
+@pytest.mark.slow
+def test_validate_shows_why_a_test_module_cannot_be_imported(tmp_path):
+    invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
+    test = tmp_path / "test_sine.py"
+    test.write_text(
+        test.read_text().replace("import pytest\n", "import pytest\nimport no_such_mod\n")
+    )
+    result = invoke("validate", str(tmp_path), "--isolated")
+    assert result.exit_code == 1
+    assert "FAILED test_sine.py::test_collection: cannot be imported: ModuleNotFoundError:" in (
+        result.output.replace(str(tmp_path) + "/", "")
+    )
+    assert "no_such_mod" in result.output
+
+
 def test_validate_rejects_an_unknown_device(tmp_path):
     invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
     result = invoke("validate", str(tmp_path), "--device", "tpu")

@@ -1,0 +1,220 @@
+"""scaffold inside real projects: a flat package, a src/ layout, a plain folder.
+
+Each project gets two layers, one with its test beside it and one with ``--tests
+tests/layers``, then the generated tests run as a user runs them: ``python -m pytest`` from
+the project root (pytest's default import mode and ``--import-mode=importlib``), plain
+``pytest`` where the package is importable, and ``scaffold validate``. The projects are
+strict (warnings are errors), and sync keeps their generated files current.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scaffold.api import Options, generate
+from scaffold.cli import app
+from scaffold.errors import InvalidNameError
+from scaffold.record import read_record
+from scaffold.validate import validate
+
+_STRICT = """
+[tool.pytest.ini_options]
+filterwarnings = ["error"]
+"""
+#: name -> (files of the project, --out of its layers). The first layer is "wave": in a
+#: package it does not shadow the standard library's wave (it is mypkg.layers.wave); in a
+#: plain folder it would, and is refused there, so that project calls it "ripple".
+PROJECTS = {
+    "flat": (
+        {"pyproject.toml": _STRICT, "mypkg/__init__.py": "", "mypkg/layers/__init__.py": ""},
+        "mypkg/layers",
+    ),
+    # A src/ layout made importable the way an editable install would (pytest's pythonpath).
+    "src": (
+        {
+            "pyproject.toml": _STRICT + 'pythonpath = ["src"]\n',
+            "src/mypkg/__init__.py": "",
+            "src/mypkg/layers/__init__.py": "",
+        },
+        "src/mypkg/layers",
+    ),
+    "plain": ({}, "layers"),
+}
+#: The checks that exercise imports: the collection of every test module, the checks module
+#: beside it, and a fresh process importing the layer module by its import name.
+IMPORT_CHECKS = "forward_matches_reference or keras_file_loads_in_a_fresh_process"
+
+
+def _project(root: Path, kind: str) -> Path:
+    files, out = PROJECTS[kind]
+    project = root / kind
+    for relative, content in files.items():
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_text(textwrap.dedent(content))
+    (project / out).mkdir(parents=True, exist_ok=True)
+    (project / "tests").mkdir(exist_ok=True)
+    return project
+
+
+def _first(kind: str) -> str:
+    return "ripple" if kind == "plain" else "wave"
+
+
+def _generate_two_layers(project: Path, kind: str, monkeypatch) -> None:
+    # As a user would: from the project root, with relative paths.
+    monkeypatch.chdir(project)
+    out = PROJECTS[kind][1]
+    generate("sin(x)", name=_first(kind), out=out)
+    generate(
+        "Max(x, a*x)",
+        name="leaky",
+        out=out,
+        tests="tests/layers",
+        options=Options(params=("a=0.25",), param_shapes=("a=channel",)),
+    )
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("projects")
+    made = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for kind in PROJECTS:
+            made[kind] = _project(root, kind)
+            _generate_two_layers(made[kind], kind, monkeypatch)
+    return made
+
+
+def _pytest(project: Path, *args: str, module: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pytest"] if module else [_console_pytest()]
+    env = {**os.environ, "SCAFFOLD_LOGICAL_CPUS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [*command, "-p", "no:cacheprovider", "-q", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+
+
+def _console_pytest() -> str:
+    return str(Path(sys.executable).with_name("pytest"))
+
+
+def test_a_name_that_shadows_a_module_is_refused_outside_a_package(tmp_path):
+    with pytest.raises(InvalidNameError, match="would shadow"):
+        generate("sin(x)", name="wave", out=tmp_path)
+
+
+def test_imports_follow_the_layout(projects):
+    flat = projects["flat"]
+    beside = (flat / "mypkg/layers/test_wave.py").read_text()
+    assert "from mypkg.layers import scaffold_checks as checks\n" in beside
+    assert "from mypkg.layers.wave import Wave, wave\n" in beside
+    elsewhere = (flat / "tests/layers/test_leaky.py").read_text()
+    assert "from mypkg.layers.leaky import Leaky, leaky\n" in elsewhere
+    assert "    from . import scaffold_checks as checks\n" in elsewhere
+    assert (flat / "tests/layers/scaffold_checks.py").is_file()
+    src = (projects["src"] / "tests/layers/test_leaky.py").read_text()
+    assert "from mypkg.layers.leaky import Leaky, leaky\n" in src  # not src.mypkg...
+    plain = projects["plain"]
+    assert (
+        "from layers.leaky import Leaky, leaky\n"
+        in (plain / "tests/layers/test_leaky.py").read_text()
+    )
+    beside = (plain / "layers/test_ripple.py").read_text()
+    assert "    from .ripple import Ripple, ripple\n" in beside
+    assert "    from ripple import Ripple, ripple\n" in beside
+    record = read_record(flat / "mypkg/layers/leaky.py")
+    assert record["tests"] == "../../tests/layers/test_leaky.py"
+    assert record["options"] == {"params": ["a=0.25"], "param_shapes": ["a=channel"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(PROJECTS))
+def test_generated_tests_pass_where_users_run_them(projects, kind):
+    project = projects[kind]
+    for mode in ("prepend", "importlib"):
+        run = _pytest(project, f"--import-mode={mode}", "-k", IMPORT_CHECKS)
+        assert run.returncode == 0, (mode, run.stdout[-3000:], run.stderr[-3000:])
+        assert "6 passed" in run.stdout, run.stdout[-500:]  # 2 layers x (2 devices + 1)
+    if kind == "src":  # plain pytest, where the package is importable (here: pythonpath)
+        run = _pytest(project, "-k", IMPORT_CHECKS, module=False)
+        assert run.returncode == 0, run.stdout[-3000:]
+    # validate runs everything, from the project root with the project's configuration.
+    report = validate([project], timeout=900)
+    failures = [c for c in report.cases if c.outcome in ("failed", "error")]
+    assert report.ok, (failures[:3], report.output_tail)
+    assert {Path(c.file).name for c in report.cases} == {f"test_{_first(kind)}.py", "test_leaky.py"}
+    assert any(c.check == "keras_file_loads_in_a_fresh_process" for c in report.cases)
+
+
+def test_sync_check_finds_stale_missing_and_edited_files(projects, tmp_path):
+    runner = CliRunner()
+    project = projects["flat"]
+    up_to_date = runner.invoke(app, ["sync", "--check", str(project)])
+    assert up_to_date.exit_code == 0, up_to_date.output
+    assert "2 layer(s), 6 file(s): up to date" in up_to_date.output
+    # Work on a copy: the other tests use the project as generated.
+    copy = tmp_path / "flat"
+    subprocess.run(["cp", "-r", str(project), str(copy)], check=True)
+    module, test = copy / "mypkg/layers/leaky.py", copy / "tests/layers/test_leaky.py"
+    original = module.read_text()
+    # An older record: one option differs from what generated the files.
+    module.write_text(original.replace('"a=0.25"', '"a=0.5"'))
+    stale = runner.invoke(app, ["sync", "--check", str(copy)])
+    assert stale.exit_code == 1
+    assert f"stale           {module}" in stale.output
+    assert f"stale           {test}" in stale.output
+    assert "-    scaffold new-layer 'Max(x, a*x)' --name leaky --param a=0.25" in stale.output
+    synced = runner.invoke(app, ["sync", str(copy)])
+    assert synced.exit_code == 0, synced.output
+    assert "a=0.5" in test.read_text()
+    assert runner.invoke(app, ["sync", "--check", str(copy)]).exit_code == 0
+    # Edited by hand: reported, never overwritten without --force.
+    edited_text = module.read_text().replace("            dy * (", "            2 * dy * (", 1)
+    assert edited_text != module.read_text()
+    module.write_text(edited_text)
+    (copy / "tests/layers/scaffold_checks.py").unlink()
+    check = runner.invoke(app, ["sync", "--check", str(copy)])
+    assert check.exit_code == 1
+    assert f"edited by hand  {module}" in check.output
+    assert f"missing         {copy / 'tests/layers/scaffold_checks.py'}" in check.output
+    assert "--force" in check.output
+    refused = runner.invoke(app, ["sync", str(copy)])
+    assert refused.exit_code == 2 and "edited by hand" in refused.output
+    assert module.read_text() == edited_text
+    assert not (copy / "tests/layers/scaffold_checks.py").exists()  # all or nothing
+    forced = runner.invoke(app, ["sync", "--force", str(copy)])
+    assert forced.exit_code == 0, forced.output
+    assert "2 * dy * (" not in module.read_text()
+    assert runner.invoke(app, ["sync", "--check", str(copy)]).exit_code == 0
+
+
+def test_reformatting_is_not_an_edit(projects, tmp_path):
+    copy = tmp_path / "src"
+    subprocess.run(["cp", "-r", str(projects["src"]), str(copy)], check=True)
+    module = copy / "src/mypkg/layers/wave.py"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "black",
+            "-q",
+            "--line-length",
+            "120",
+            "--skip-string-normalization",
+            str(module),
+        ],
+        check=True,
+    )
+    result = CliRunner().invoke(app, ["sync", "--check", str(copy)])
+    assert result.exit_code == 0, result.output
