@@ -243,6 +243,12 @@ def new_layer(
             typer.echo(f"{verb}{change.status:<9} {change.path}")
             if dry_run and change.diff:
                 typer.echo(change.diff, nl=False)
+        checks = result.changes[2]
+        if checks.status == "overwrite" and not (force or dry_run):
+            typer.echo(
+                f"note: {checks.path} came from another scaffold version and was updated; the"
+                f" other layers tested there may need it too: scaffold sync {out}"
+            )
         if dry_run and any(c.status == "conflict" for c in result.changes):
             typer.echo("hint: without --dry-run this refuses to write; add --force to overwrite")
         if validate and not dry_run:

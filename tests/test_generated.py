@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from scaffold import sync
 from scaffold.api import Options, generate, render_layer
 from scaffold.examples import EXAMPLES, differences
 from scaffold.validate import validate
@@ -66,6 +67,13 @@ def generated(tmp_path_factory) -> Path:
 
 def test_golden_examples_match_a_fresh_generation():
     assert differences(REPO / "generated_examples") == []
+
+
+def test_catalog_records_regenerate_the_catalog():
+    """The records in the catalog's modules are enough to regenerate it, as sync does."""
+    report = sync.check([REPO / "generated_examples"])
+    assert len(report.modules) == len(EXAMPLES)
+    assert report.pending == ()
 
 
 def test_generated_files_pass_black_and_ruff(generated):
@@ -173,31 +181,85 @@ def test_generated_tests_pass_for_every_required_function(generated, tmp_path):
     assert len(report.cases) >= 20 * len(expected_files)
 
 
+#: Mutants of correct layers: (expression, options, correct code, wrong code, checks that
+#: must fail). Each edits the generated module as a careless hand edit or a scaffold bug would.
+MUTANTS = {
+    # A gradient 0.1 % off, one that ignores dy, a parameter gradient not summed to the
+    # parameter's shape (TensorFlow accepts it silently).
+    "mutant_scaled": (
+        "sin(x)",
+        None,
+        "dy * tf.math.cos(x)",
+        "dy * 1.001 * tf.math.cos(x)",
+        {"test_gradient_matches_reference"},
+    ),
+    "mutant_upstream": (
+        "sin(x)",
+        None,
+        "dy * tf.math.cos(x)",
+        "tf.math.cos(x)",
+        {"test_gradient_matches_reference"},
+    ),
+    "mutant_unsummed": (
+        "a*sin(x)",
+        Options(params=("a=1.5",)),
+        "_sum_to_shape(dy * t0, a)",
+        "dy * t0",
+        {"test_gradient_matches_reference"},
+    ),
+    # Per-channel weights summed over every channel at once: right in total, wrong per channel.
+    "mutant_channels": (
+        "Max(x, a*x)",
+        Options(params=("a=0.25",), param_shapes=("a=channel",)),
+        "_sum_to_shape(dy * t2 * x, a)",
+        "tf.reduce_sum(dy * t2 * x) / 3 * tf.ones_like(a)",
+        {"test_gradient_matches_reference", "test_gradient_matches_numeric_jacobian"},
+    ),
+    # No custom gradient at all: TensorFlow's autodiff of the forward pass gives the same
+    # values for an exact derivative, so only the checks of the gradient itself can tell.
+    "mutant_autodiff": (
+        "sin(x)",
+        None,
+        "@tf.custom_gradient\ndef _mutant_autodiff_with_gradient(x):",
+        "def _mutant_autodiff_with_gradient(x):",
+        {
+            "test_op_has_a_custom_gradient",
+            "test_keras_save_and_load_keep_outputs_and_gradients",
+            "test_saved_model_keeps_the_custom_gradient_in_a_fresh_process",
+            "test_keras_file_loads_in_a_fresh_process",
+        },
+    ),
+}
+
+
 @pytest.mark.slow
 def test_generated_tests_catch_wrong_gradients(tmp_path):
-    """Mutants of correct layers: a 0.1 % wrong gradient, one that ignores dy, and a
-    parameter gradient not summed to the parameter's shape (TensorFlow accepts it silently)."""
-    mutants = {
-        "mutant_scaled": ("sin(x)", "dy * tf.math.cos(x)", "dy * 1.001 * tf.math.cos(x)"),
-        "mutant_upstream": ("sin(x)", "dy * tf.math.cos(x)", "tf.math.cos(x)"),
-        "mutant_unsummed": ("a*sin(x)", "_sum_to_shape(dy * t0, a)", "dy * t0"),
-    }
-    for name, (expression, good, bad) in mutants.items():
-        options = Options(params=("a=1.5",)) if "a" in expression else None
+    for name, (expression, options, good, bad, _) in MUTANTS.items():
         generate(expression, name=name, out=tmp_path / name, options=options)
         module = tmp_path / name / f"{name}.py"
         source = module.read_text()
-        assert good in source
-        module.write_text(source.replace(good, bad))
-    report = validate([tmp_path], timeout=600)
+        assert good in source, name
+        source = source.replace(good, bad)
+        if name == "mutant_autodiff":  # the kernel returns f alone, without tf.custom_gradient
+            source = source.replace("    return y, grad\n", "    return y\n")
+        module.write_text(source)
+    report = validate([tmp_path], timeout=900, isolated=True)
     assert not report.ok
-    for name in mutants:
+    for name, (*_, must_fail) in MUTANTS.items():
         failed = {
             c.name.split("[")[0]
             for c in report.cases
             if c.file.endswith(f"{name}/test_{name}.py") and c.outcome == "failed"
         }
-        assert "test_gradient_matches_reference" in failed, (name, failed)
+        assert must_fail <= failed, (name, failed)
+    # The same checks pass on the correct layers (the suite validates them elsewhere), and
+    # the autodiff mutant passes the value checks: only the gradient checks can catch it.
+    autodiff = {
+        c.name.split("[")[0]
+        for c in report.cases
+        if c.file.endswith("mutant_autodiff/test_mutant_autodiff.py") and c.outcome == "passed"
+    }
+    assert "test_gradient_matches_reference" in autodiff
 
 
 @pytest.mark.slow
