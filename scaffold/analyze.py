@@ -55,6 +55,7 @@ class Analysis:
     forward_out: sympy.Expr
     grad_outs: tuple[sympy.Expr, ...]
     updates: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
+    warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
 
     @property
     def derivative(self) -> sympy.Expr:

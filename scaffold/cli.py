@@ -228,6 +228,8 @@ def new_layer(
         for variable in plan.variables:
             kind = "surrogate " if variable.surrogate else ""
             typer.echo(f"{kind}df/d{variable.name} = {variable.grad_text}")
+        for warning in plan.warnings:
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
         verb = "would " if dry_run else ""
         for change in result.changes:
             typer.echo(f"{verb}{change.status:<9} {change.path}")

@@ -174,6 +174,7 @@ class LayerPlan:
     extreme_points: tuple[tuple[str, ...], ...]  # per input
     extreme_forward: tuple[str, ...]
     second_skip: str  # why second derivatives are not checked, or ""
+    warnings: tuple[str, ...] = ()  # the spec's, then the analysis's: the CLI prints them
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -363,6 +364,7 @@ def build_plan(
         ),
         extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
         second_skip=_second_skip(analysis, refs),
+        warnings=spec.warnings + analysis.warnings,
     )
 
 

@@ -48,6 +48,7 @@ class LayerSpec:
     updates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
     stabilize: bool = True  # apply the stable rewrites (see stabilize.py)
     save: str = "reuse"  # what the forward pass keeps for the backward pass (SAVE_POLICIES)
+    warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
 
     @property
     def variables(self) -> tuple[sympy.Symbol, ...]:
@@ -81,6 +82,9 @@ def build_spec(
     _no_duplicates(weight_names, "--param/--state")
     weights = _apply_shapes(weights, param_shapes)
     input_symbols = _inputs(inputs, free, set(weight_names), parsed)
+    warnings = []
+    if inputs is None and len(input_symbols) > 1:
+        warnings.append(_inferred_inputs_warning([s.name for s in input_symbols]))
     variables = {s.name: s for s in (*input_symbols, *(w.symbol for w in weights))}
     surrogates = _surrogates(grads, input_symbols, variables)
     update_pairs = _updates(updates, weights)
@@ -91,6 +95,20 @@ def build_spec(
         updates=update_pairs,
         stabilize=stabilize,
         save=save,
+        warnings=tuple(warnings),
+    )
+
+
+def _inferred_inputs_warning(names: list[str]) -> str:
+    """Several symbols and no --inputs: often a forgotten --param (``beta*x``)."""
+    weight = next((n for n in names if n != "x"), names[0])
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+    return (
+        f"the layer has {len(names)} inputs, {listed} (alphabetical order, as --inputs is not"
+        f" given), and is called on a list [{', '.join(names)}]; if {weight} is a weight,"
+        f" declare it with --param {weight}=VALUE (trainable) or --state {weight}=VALUE;"
+        f" to keep them all as inputs, pass --inputs {','.join(names)}, which silences this"
+        " warning"
     )
 
 

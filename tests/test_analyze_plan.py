@@ -241,3 +241,15 @@ def test_saved_derivative_names_step_aside_and_weights_are_summed():
 def test_an_unknown_save_policy_is_refused():
     with pytest.raises(InputError, match="--save must be one of reuse, derivative, inputs"):
         build_spec(parse("sin(x)"), save="everything")
+
+
+def test_warnings_flow_from_the_spec_to_the_plan():
+    from scaffold.api import render_layer
+
+    spec = build_spec(parse("beta*x"))
+    (warning,) = spec.warnings
+    assert "--param beta=VALUE" in warning
+    plan, _ = render_layer("beta*x", name="scaled", timeout=None)
+    assert plan.warnings == spec.warnings
+    assert build_spec(parse("beta*x"), inputs="beta,x").warnings == ()
+    assert build_spec(parse("sin(x)")).warnings == ()

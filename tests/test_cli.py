@@ -201,3 +201,21 @@ def test_installed_console_script_runs_in_a_subprocess(tmp_path):
     assert module.returncode == 0, module.stderr
     assert module.stdout.strip().endswith("NO_TF"), module.stdout
     assert Path(tmp_path / "sine.py").read_text() == (tmp_path / "a" / "sine.py").read_text()
+
+
+def test_inferred_inputs_are_a_warning_on_stderr_naming_the_fix(tmp_path):
+    result = invoke("new-layer", "beta*x", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "2 inputs, beta and x" in warning and "called on a list [beta, x]" in warning
+    assert "--param beta=VALUE" in warning and "--inputs beta,x" in warning
+    assert "warning" not in result.stdout
+    # After the derivative lines, before the files.
+    lines = result.output.splitlines()
+    assert lines.index(f"warning: {warning[len('warning: '):]}") > lines.index("df/dx = beta")
+    assert (tmp_path / "beta_x.py").exists()
+    quiet = invoke("new-layer", "beta*x", "--inputs", "beta,x", "--out", str(tmp_path / "q"))
+    assert quiet.exit_code == 0, quiet.output
+    assert "warning" not in quiet.output
+    weight = invoke("new-layer", "beta*x", "--param", "beta=1", "--out", str(tmp_path / "w"))
+    assert weight.exit_code == 0 and "warning" not in weight.output, weight.output
