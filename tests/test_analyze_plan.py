@@ -253,3 +253,27 @@ def test_warnings_flow_from_the_spec_to_the_plan():
     assert plan.warnings == spec.warnings
     assert build_spec(parse("beta*x"), inputs="beta,x").warnings == ()
     assert build_spec(parse("sin(x)")).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "expression", ["round(x)", "floor(x)", "ceiling(x)", "sign(x)", "Heaviside(x)", "2*sign(x)**3"]
+)
+def test_a_gradient_that_is_zero_everywhere_is_a_warning(expression):
+    analysis = analysis_of(expression)
+    assert analysis.gradients == (0,)
+    (warning,) = analysis.warnings
+    assert "gradient for x is 0 everywhere" in warning
+    assert "--grad EXPR" in warning and "e.g. --grad 1" in warning
+
+
+def test_zero_gradient_warnings_name_the_variable_and_skip_what_does_not_train():
+    weight = analysis_of("x + floor(a)", params=("a=1.5",))
+    (warning,) = weight.warnings
+    assert "gradient for a is 0" in warning and "never changes the weight a" in warning
+    assert "--grad a=EXPR" in warning
+    two = analysis_of("x*floor(y)", inputs="x,y")
+    assert len(two.warnings) == 1 and "--grad y=EXPR" in two.warnings[0]
+    # Not a warning: a derivative that is not zero, a surrogate, a non-trainable state.
+    assert analysis_of("x + floor(x)").warnings == ()
+    assert analysis_of("round(x)", grads=("1",)).warnings == ()
+    assert analysis_of("x + floor(n)", states=("n=1.5",)).warnings == ()

@@ -219,3 +219,12 @@ def test_inferred_inputs_are_a_warning_on_stderr_naming_the_fix(tmp_path):
     assert "warning" not in quiet.output
     weight = invoke("new-layer", "beta*x", "--param", "beta=1", "--out", str(tmp_path / "w"))
     assert weight.exit_code == 0 and "warning" not in weight.output, weight.output
+
+
+def test_zero_gradient_is_generated_with_a_warning(tmp_path):
+    result = invoke("new-layer", "round(x)", "--name", "rounding", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "gradient for x is 0 everywhere" in result.stderr and "--grad" in result.stderr
+    assert (tmp_path / "rounding.py").exists()
+    surrogate = invoke("new-layer", "round(x)", "--grad", "1", "--out", str(tmp_path / "s"))
+    assert surrogate.exit_code == 0 and "warning" not in surrogate.output, surrogate.output
