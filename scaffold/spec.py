@@ -183,14 +183,26 @@ def _inputs(
                 f"symbol(s) {', '.join(unlisted)} are neither inputs nor weights",
                 hint="list them in --inputs, or declare them with --param NAME=VALUE",
             )
+        unused = [n for n in names if n not in free]
+        if unused:
+            used = [n for n in names if n in free]
+            raise InputError(
+                f"--inputs {', '.join(unused)}: the expression does not use"
+                f" {' or '.join(repr(n) for n in unused)}; the layer would ignore the input"
+                " and give it the gradient 0",
+                hint=(
+                    f"remove it from the list: --inputs {','.join(used)}"
+                    if used
+                    else "the expression must use an input, e.g. 'a*b*x' with --inputs x"
+                ),
+            )
     if not names:
         raise ExpressionError(
             "the expression has no input variable",
             text=parsed.text,
             hint="use a variable, e.g. 'sin(x)'",
         )
-    # An input the formula does not use is allowed (its gradient is zero).
-    return tuple(free.get(n) or sympy.Symbol(n, real=True) for n in names)
+    return tuple(free[n] for n in names)
 
 
 def _surrogates(

@@ -277,3 +277,11 @@ def test_zero_gradient_warnings_name_the_variable_and_skip_what_does_not_train()
     assert analysis_of("x + floor(x)").warnings == ()
     assert analysis_of("round(x)", grads=("1",)).warnings == ()
     assert analysis_of("x + floor(n)", states=("n=1.5",)).warnings == ()
+
+
+def test_an_input_the_expression_does_not_use_is_refused():
+    with pytest.raises(InputError, match="does not use 'z'") as info:
+        build_spec(parse("x*y"), inputs="x,y,z")
+    assert info.value.hint == "remove it from the list: --inputs x,y"
+    with pytest.raises(InputError, match="does not use 'u' or 'v'"):
+        build_spec(parse("sin(x)"), inputs="u,x,v")

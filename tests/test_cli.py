@@ -94,6 +94,8 @@ def test_code_injection_is_refused_runs_nothing_writes_nothing(tmp_path):
         (("new-layer", "sin(x)", "--name", "test_sin"), "pytest"),
         (("new-layer", "sin(x)", "--name", "x"), "variable of the expression"),
         (("new-layer", "x*y", "--inputs", "x"), "neither inputs nor weights"),
+        (("new-layer", "x*y", "--inputs", "x,y,z"), "hint: remove it from the list: --inputs x,y"),
+        (("new-layer", "a*2", "--param", "a=1", "--inputs", "x"), "does not use 'x'"),
         (("new-layer", "e**x"), "Euler"),
         (("new-layer", "x*y", "--param", "z=1"), "no symbol 'z'"),
         (("new-layer", "x*a", "--param", "a=1", "--inputs", "x,a"), "both an input"),
