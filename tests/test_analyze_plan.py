@@ -285,3 +285,22 @@ def test_an_input_the_expression_does_not_use_is_refused():
     assert info.value.hint == "remove it from the list: --inputs x,y"
     with pytest.raises(InputError, match="does not use 'u' or 'v'"):
         build_spec(parse("sin(x)"), inputs="u,x,v")
+
+
+def test_a_weight_may_appear_only_in_a_surrogate_or_an_update():
+    k = sympy.Symbol("k", real=True)
+    spec = build_spec(parse("Heaviside(x)"), states=("k=10",), grads=("1/(1+k*abs(x))**2",))
+    assert spec.variables == (x, k) and spec.warnings == ()
+    assert spec.surrogates[0][1].expr == 1 / (1 + k * sympy.Abs(x)) ** 2
+    analysis = analyze(parse("Heaviside(x)"), spec)
+    assert analysis.gradients[1] == 0 and analysis.warnings == ()
+    counter = build_spec(parse("sin(x)"), states=("n=0",), updates=("n=n+1",))
+    assert [w.symbol.name for w in counter.weights] == ["n"]
+    # Trainable, but f does not depend on it: it never trains, and a warning says so.
+    (warning,) = build_spec(
+        parse("Heaviside(x)"), params=("k=10",), grads=("1/(1+k*abs(x))**2",)
+    ).warnings
+    assert "--param k is not in the expression" in warning and "--state k=VALUE" in warning
+    # A weight nothing uses is still refused.
+    with pytest.raises(InputError, match="no symbol 'k', and no --grad or --update uses it"):
+        build_spec(parse("Heaviside(x)"), states=("k=10",), grads=("1/(1+abs(x))**2",))

@@ -230,3 +230,21 @@ def test_zero_gradient_is_generated_with_a_warning(tmp_path):
     assert (tmp_path / "rounding.py").exists()
     surrogate = invoke("new-layer", "round(x)", "--grad", "1", "--out", str(tmp_path / "s"))
     assert surrogate.exit_code == 0 and "warning" not in surrogate.output, surrogate.output
+
+
+def test_a_surrogate_may_use_a_state_the_forward_formula_lacks(tmp_path):
+    result = invoke(
+        "new-layer",
+        "Heaviside(x)",
+        "--state",
+        "k=10",
+        "--grad",
+        "1/(1+k*abs(x))**2",
+        "--name",
+        "spike",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    assert "surrogate df/dx = (1 + k*Abs(x))**(-2)" in result.output
+    assert "def spike(x, k):" in (tmp_path / "spike.py").read_text()
