@@ -200,7 +200,18 @@ class LayerPlan:
 def default_name(expression: str) -> str:
     """A module name derived from the expression text: 'sin(x)' -> 'sin_x'."""
     words = re.findall(r"[A-Za-z]+|\d+", expression)
-    name = "_".join(words).lower()[:40].rstrip("_")
+    return _usable("_".join(words).lower()[:40].rstrip("_"))
+
+
+def suggest_name(name: str) -> str:
+    """The nearest usable name: 'swish-beta' -> 'swish_beta', 'SwishBeta' -> 'swish_beta'."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)  # CamelCase -> Camel_Case
+    words = re.findall(r"[A-Za-z0-9]+", snake)
+    return _usable("_".join(words).lower()[: MAX_NAME_LENGTH - len("layer_")].rstrip("_"))
+
+
+def _usable(name: str) -> str:
+    """``name``, or ``layer_<name>`` where it starts with a digit, is a keyword, shadows..."""
     if not name or not name[0].isalpha():
         name = f"layer_{name}".rstrip("_")
     if check_name(name, raise_error=False) is not None:
@@ -228,7 +239,13 @@ def check_name(name: str, *, raise_error: bool = True) -> str | None:
     elif name.startswith("test"):
         problem = f"--name {name!r} starts with 'test': pytest would collect the module as tests"
     if problem is not None and raise_error:
-        raise InvalidNameError(problem, hint="for example: --name my_activation")
+        suggestion = suggest_name(name)
+        hint = (
+            f"did you mean --name {suggestion}?"
+            if check_name(suggestion, raise_error=False) is None
+            else "for example: --name my_activation"
+        )
+        raise InvalidNameError(problem, hint=hint)
     return problem
 
 

@@ -304,3 +304,24 @@ def test_a_weight_may_appear_only_in_a_surrogate_or_an_update():
     # A weight nothing uses is still refused.
     with pytest.raises(InputError, match="no symbol 'k', and no --grad or --update uses it"):
         build_spec(parse("Heaviside(x)"), states=("k=10",), grads=("1/(1+abs(x))**2",))
+
+
+@pytest.mark.parametrize(
+    ("bad", "suggested"),
+    [
+        ("swish-beta", "swish_beta"),
+        ("Swish", "swish"),
+        ("SwishBeta", "swish_beta"),
+        ("2layer", "layer_2layer"),
+        ("my layer", "my_layer"),
+        ("class", "layer_class"),
+        ("tf", "layer_tf"),
+        ("test_sin", "layer_test_sin"),
+        ("x" * 61, "x" * 54),
+    ],
+)
+def test_a_bad_name_gets_the_nearest_usable_one(bad, suggested):
+    with pytest.raises(InvalidNameError) as info:
+        check_name(bad)
+    assert info.value.hint == f"did you mean --name {suggested}?"
+    assert check_name(suggested, raise_error=False) is None

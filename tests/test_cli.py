@@ -88,6 +88,7 @@ def test_code_injection_is_refused_runs_nothing_writes_nothing(tmp_path):
         (("new-layer", "sine(x)"), "did you mean 'sin'"),
         (("new-layer", "x^2"), "use ** for powers"),
         (("new-layer", "sin(x)", "--name", "Sine"), "lower-case"),
+        (("new-layer", "sin(x)", "--name", "swish-beta"), "hint: did you mean --name swish_beta?"),
         (("new-layer", "sin(x)", "--name", "class"), "keyword"),
         (("new-layer", "sin(x)", "--name", "tf"), "shadow"),
         (("new-layer", "sin(x)", "--name", "random"), "shadow"),
