@@ -77,9 +77,9 @@ def _render_layer(
     budget.stage("parsing")
     parsed = parse(expression)
     spec = build_spec(parsed, **dataclasses.asdict(options or Options()))
-    name = name if name is not None else default_name(parsed.text)
-    check_name(name)
     symbols = {s.name for s in spec.variables}
+    name = name if name is not None else default_name(parsed.text, symbols)
+    check_name(name)
     if name in symbols:
         raise InvalidNameError(
             f"--name {name!r} is also a variable of the expression",

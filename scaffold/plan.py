@@ -12,6 +12,7 @@ import keyword
 import re
 import shlex
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sympy
@@ -197,10 +198,15 @@ class LayerPlan:
         return f"test_{self.name}.py"
 
 
-def default_name(expression: str) -> str:
-    """A module name derived from the expression text: 'sin(x)' -> 'sin_x'."""
+def default_name(expression: str, symbols: Collection[str] = ()) -> str:
+    """A module name derived from the expression text: 'sin(x)' -> 'sin_x'; 'x' -> 'layer_x'.
+
+    It never equals one of ``symbols`` (the expression's variables: the module's function would
+    shadow its own argument).
+    """
     words = re.findall(r"[A-Za-z]+|\d+", expression)
-    return _usable("_".join(words).lower()[:40].rstrip("_"))
+    name = _usable("_".join(words).lower()[:40].rstrip("_"))
+    return f"layer_{name}" if name in symbols else name
 
 
 def suggest_name(name: str) -> str:

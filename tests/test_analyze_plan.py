@@ -83,6 +83,12 @@ def test_default_names(expression, name):
     assert check_name(name, raise_error=False) is None
 
 
+def test_a_default_name_is_never_a_variable_of_the_expression():
+    assert default_name("x", {"x"}) == "layer_x"
+    assert default_name("-y", {"y"}) == "layer_y"
+    assert default_name("sin(x)", {"x"}) == "sin_x"
+
+
 BAD_NAMES = ["Sine", "1abc", "class", "tf", "os", "test_x", "a-b", "", "x" * 61]
 
 
