@@ -8,12 +8,14 @@ difference), 2 bad input or usage, 3 a needed package is missing, 4 a bug in sca
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from . import __version__
 from .errors import InputError, ScaffoldError, ValidationFailed
@@ -109,6 +111,43 @@ BudgetOpt = Annotated[
 ]
 
 
+class _FormulaCommand(TyperCommand):
+    """A command whose argument is a formula, which may start with '-': '-log(1+exp(-x))'.
+
+    Click reads every word starting with '-' as an option. These commands have no short
+    options, so a word starting with a single '-' that is not an option's value is the formula:
+    it moves behind a '--' at the end, where Click reads it as the argument. Options the user
+    typed after their own '--' move before it the same way ('-- "-x" --name f'). A word
+    starting with '--' stays an option, so '--nmae' is still "No such option".
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _formula_last(args, self.get_params(ctx)))
+
+
+def _formula_last(args: list[str], params: list) -> list[str]:
+    options = {
+        name: param
+        for param in params
+        if isinstance(param, TyperOption)
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    words, kept, formulas = iter(args), [], []
+    for word in words:
+        option = options.get(word.split("=", 1)[0])
+        if word == "--":
+            formulas.extend(itertools.islice(words, 1))
+        elif option is not None:
+            kept.append(word)
+            if "=" not in word and not option.is_flag and not option.count:
+                kept.extend(itertools.islice(words, 1))  # its value, even '-1'
+        elif word.startswith("-") and not word.startswith("--") and word != "-":
+            formulas.append(word)
+        else:
+            kept.append(word)
+    return [*kept, "--", *formulas] if formulas else kept
+
+
 @contextlib.contextmanager
 def _handle_errors() -> Iterator[None]:
     try:
@@ -140,7 +179,7 @@ def _main(
     """
 
 
-@app.command("new-layer")
+@app.command("new-layer", cls=_FormulaCommand)
 def new_layer(
     expression: ExpressionArg,
     name: Annotated[
@@ -243,7 +282,7 @@ def new_layer(
             typer.echo("dry run: --validate skipped, nothing was written")
 
 
-@app.command("explain")
+@app.command("explain", cls=_FormulaCommand)
 def explain_command(
     expression: ExpressionArg,
     fmt: Annotated[

@@ -249,3 +249,63 @@ def test_a_surrogate_may_use_a_state_the_forward_formula_lacks(tmp_path):
     assert result.exit_code == 0, result.output
     assert "surrogate df/dx = (1 + k*Abs(x))**(-2)" in result.output
     assert "def spike(x, k):" in (tmp_path / "spike.py").read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("new-layer", "-log(1+exp(-x))", "--name", "neg"),
+        ("new-layer", "--name", "neg", "-log(1+exp(-x))"),
+        ("new-layer", "--name", "neg", "--", "-log(1+exp(-x))"),
+        ("new-layer", "--", "-log(1+exp(-x))", "--name", "neg"),
+        ("new-layer", "--name=neg", "-log(1+exp(-x))", "--no-stabilize"),
+    ],
+)
+def test_a_formula_may_start_with_a_minus_sign(tmp_path, args):
+    result = invoke(*args, "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "f(x) = -log(1 + exp(-x))" in result.output
+    assert "def neg(x):" in (tmp_path / "neg.py").read_text()
+
+
+def test_option_values_and_unknown_options_around_a_leading_minus(tmp_path):
+    out = ("--out", str(tmp_path))
+    result = invoke("new-layer", "-x", "--grad", "-1", "--name", "flip", "--dry-run", *out)
+    assert result.exit_code == 0, result.output
+    assert "surrogate df/dx = -1" in result.output  # '-1' stayed the value of --grad
+    for args, message in [
+        (("new-layer", "-x", "--nmae", "f"), "No such option: --nmae"),
+        (("new-layer", "sin(x)", "-x"), "unexpected extra argument"),
+        (("new-layer", "--", "-x", "--", "-y"), "unexpected extra argument"),
+        (("explain", "-x", "--fromat", "latex"), "No such option: --fromat"),
+    ]:
+        result = invoke(*args, *out)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+    assert list(tmp_path.iterdir()) == []
+    explained = invoke("explain", "-x**2", "--format", "text")
+    assert explained.exit_code == 0 and "Explaining f = -x**2" in explained.output
+    # The default name of a bare variable is not the variable itself.
+    bare = invoke("new-layer", "-x", *out)
+    assert bare.exit_code == 0 and (tmp_path / "layer_x.py").exists(), bare.output
+
+
+def test_a_leading_minus_through_a_real_command_line(tmp_path):
+    """The shell passes '-log(...)' as a word of its own: the real Click parsing sees it."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    commands = [
+        ["new-layer", "-log(1+exp(-x))", "--name", "neg_softplus", "--out", str(tmp_path)],
+        ["new-layer", "--name", "f", "--out", str(tmp_path), "--", "-x*log(x)"],
+        ["explain", "--", "-x*log(x)", "--format", "markdown"],
+    ]
+    for command in commands:
+        run = subprocess.run(
+            [sys.executable, "-m", "scaffold", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert run.returncode == 0, (command, run.stderr)
+    assert (tmp_path / "neg_softplus.py").exists() and (tmp_path / "f.py").exists()
+    assert "-x" in run.stdout
