@@ -252,6 +252,7 @@ def new_layer(
         save=save,
     )
     with _handle_errors():
+        _check_device(device)  # every option is checked before anything is written
         result = generate(
             expression,
             name=name,
@@ -364,6 +365,13 @@ def validate_command(
             logical_cpus=logical_cpus,
             json_path=json_path,
         )
+
+
+def _check_device(device: str) -> None:
+    from .validate import DEVICE_KINDS  # stdlib only: no TensorFlow
+
+    if device not in DEVICE_KINDS:
+        raise InputError(f"--device must be one of {', '.join(DEVICE_KINDS)}, not {device!r}")
 
 
 def _run_validation(

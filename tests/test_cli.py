@@ -309,3 +309,13 @@ def test_a_leading_minus_through_a_real_command_line(tmp_path):
         assert run.returncode == 0, (command, run.stderr)
     assert (tmp_path / "neg_softplus.py").exists() and (tmp_path / "f.py").exists()
     assert "-x" in run.stdout
+
+
+@pytest.mark.parametrize("extra", [(), ("--validate",)])
+def test_a_bad_device_is_refused_before_anything_is_written(tmp_path, extra):
+    out = tmp_path / "out"
+    result = invoke("new-layer", "sin(x)", "--device", "foo", *extra, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "--device must be one of all, cpu, gpu, not 'foo'" in result.output
+    assert "validating" not in result.output and "create" not in result.output
+    assert not out.exists()
