@@ -200,7 +200,11 @@ def new_layer(
     ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Show what would be written, and diffs; write nothing."),
+        typer.Option(
+            "--dry-run",
+            help="Show what would be written, and diffs; write nothing. Exits as the real run"
+            " would: 2 if a file with different content is in the way (without --force).",
+        ),
     ] = False,
     validate: Annotated[
         bool,
@@ -240,6 +244,7 @@ def new_layer(
     scaffold new-layer "Max(x, a*x)" --param a=0.25 --name prelu
     """
     from .api import Options, generate
+    from .write import refuse_conflicts
 
     options = Options(
         inputs=inputs,
@@ -275,8 +280,8 @@ def new_layer(
             typer.echo(f"{verb}{change.status:<9} {change.path}")
             if dry_run and change.diff:
                 typer.echo(change.diff, nl=False)
-        if dry_run and any(c.status == "conflict" for c in result.changes):
-            typer.echo("hint: without --dry-run this refuses to write; add --force to overwrite")
+        if dry_run:  # exit as the real run would: 2 if a file is in the way
+            refuse_conflicts(list(result.changes), dry_run=True)
         if validate and not dry_run:
             _run_validation([result.test_path], device=device, timeout=validate_timeout)
         elif validate:

@@ -60,15 +60,19 @@ def plan_writes(out: Path, files: dict[str, str], *, force: bool) -> list[FileCh
     return changes
 
 
-def refuse_conflicts(changes: list[FileChange]) -> None:
-    """Raise ``OutputError`` naming every conflicting file, if there is one."""
+def refuse_conflicts(changes: list[FileChange], *, dry_run: bool = False) -> None:
+    """Raise ``OutputError`` naming every conflicting file, if there is one.
+
+    A dry run calls this after showing the diffs, so it fails exactly when the real run would.
+    """
     conflicts = [c.path for c in changes if c.status == CONFLICT]
     if conflicts:
         listed = ", ".join(str(p) for p in conflicts)
+        see = "the difference is shown above" if dry_run else "use --dry-run to see the difference"
         raise OutputError(
             f"{listed} already exist{'s' if len(conflicts) == 1 else ''} with different content;"
             " nothing was written",
-            hint="use --dry-run to see the difference, --force to overwrite, or another --name",
+            hint=f"{see}; --force overwrites, or choose another --name",
         )
 
 

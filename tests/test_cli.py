@@ -57,11 +57,18 @@ def test_dry_run_writes_nothing_and_shows_diff(tmp_path):
     out.mkdir()
     (out / "sine.py").write_text("old line\n")
     result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(out), "--dry-run")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # what the real run would exit with
     assert "would conflict" in result.output and "--force" in result.output
     assert "-old line" in result.output and "+def sine(x):" in result.output
+    assert "already exists with different content" in result.stderr
+    assert "the difference is shown above" in result.stderr
     assert (out / "sine.py").read_text() == "old line\n"
     assert not (out / "test_sine.py").exists()
+    forced = ("--dry-run", "--force", "--validate")
+    result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(out), *forced)
+    assert result.exit_code == 0, result.output
+    assert "would overwrite" in result.output and "--validate skipped" in result.output
+    assert (out / "sine.py").read_text() == "old line\n"
 
 
 def test_default_name_is_derived_from_the_expression(tmp_path):
