@@ -193,7 +193,10 @@ def new_layer(
     ] = None,
     out: Annotated[
         Path,
-        typer.Option("--out", help="Folder for NAME.py and test_NAME.py (created if missing)."),
+        typer.Option(
+            "--out",
+            help="Folder for NAME.py and test_NAME.py (created with its parents if missing).",
+        ),
     ] = Path("."),
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing files whose content differs.")

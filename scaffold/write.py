@@ -2,14 +2,17 @@
 
 ``plan_writes`` compares each rendered file with what is on disk (create / unchanged / overwrite /
 conflict); ``apply`` refuses the whole set if any file is a conflict, so nothing is written at all
-(a dry run shows the conflicts and their diffs instead). ``apply`` first writes every new content
-to a temporary file beside its target, then renames them into place: a run killed at any moment
-leaves each target as before or complete.
+(a dry run shows the conflicts and their diffs instead). ``apply`` creates the folder and any
+missing parents, first writes every new content to a temporary file beside its target, then
+renames them into place: a run killed at any moment leaves each target as before or complete, and
+a run that fails removes what it created.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -86,20 +89,38 @@ def apply(changes: list[FileChange]) -> None:
     if not pending:
         return
     folder = pending[0].path.parent
+    missing = list(itertools.takewhile(lambda p: not os.path.exists(p), (folder, *folder.parents)))
     try:
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        _remove_empty(missing)
         raise OutputError(f"cannot create {folder}: {err.strerror}") from None
-    temporaries: list[tuple[str, Path]] = []
+    temporaries: list[tuple[str, FileChange]] = []
+    placed: list[FileChange] = []
     try:
         for change in pending:
-            temporaries.append((_write_temporary(change), change.path))
-        for temporary, target in temporaries:
-            os.replace(temporary, target)
+            temporaries.append((_write_temporary(change), change))
+        for temporary, change in temporaries:
+            os.replace(temporary, change.path)
+            placed.append(change)
     except OSError as err:
         for temporary, _ in temporaries:
             Path(temporary).unlink(missing_ok=True)
+        for change in placed:  # a file this run created goes again: no half-written set
+            if change.status == CREATE:
+                change.path.unlink(missing_ok=True)
+        _remove_empty(missing)
         raise OutputError(f"cannot write to {folder}: {err.strerror}") from None
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this run created (deepest first) where they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return  # something else is in it now; its parents are not empty either
 
 
 def _write_temporary(change: FileChange) -> str:
@@ -129,14 +150,13 @@ def _mode_for(path: Path) -> int:
 
 
 def _check_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file, not a folder")
-    if not out.exists() and not out.parent.is_dir():
-        raise OutputError(
-            f"--out {out}: its parent folder {out.parent} does not exist",
-            hint="create the parent folder first; scaffold creates only the last folder",
-        )
-    existing = out if out.exists() else out.parent
+    """``out``, or the nearest folder above it that exists (``apply`` creates the rest)."""
+    existing = next((p for p in (out, *out.parents) if os.path.exists(p)), None)
+    if existing is None:
+        raise OutputError(f"--out {out}: no folder on this path exists")
+    if not existing.is_dir():
+        where = "" if existing == out else f": {existing}"
+        raise OutputError(f"--out {out}{where} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"--out {out}: {existing} is not writable")
 

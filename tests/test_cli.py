@@ -124,15 +124,19 @@ def test_bad_input_exits_2_with_a_message(tmp_path, args, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_out_that_is_a_file_or_has_no_parent_is_refused(tmp_path):
+def test_out_that_is_a_file_is_refused_and_missing_parents_are_created(tmp_path):
     a_file = tmp_path / "file.txt"
     a_file.write_text("keep me\n")
-    result = invoke("new-layer", "sin(x)", "--out", str(a_file))
-    assert result.exit_code == 2 and "is a file" in result.output
+    for out in (a_file, a_file / "deeper"):
+        result = invoke("new-layer", "sin(x)", "--out", str(out))
+        assert result.exit_code == 2 and "is a file, not a folder" in result.output
     assert a_file.read_text() == "keep me\n"
-    result = invoke("new-layer", "sin(x)", "--out", str(tmp_path / "missing" / "deeper"))
-    assert result.exit_code == 2 and "does not exist" in result.output
-    assert not (tmp_path / "missing").exists()
+    deep = tmp_path / "missing" / "deeper" / "layers"
+    result = invoke("new-layer", "sin(x)", "--out", str(deep), "--dry-run")
+    assert result.exit_code == 0 and not (tmp_path / "missing").exists(), result.output
+    result = invoke("new-layer", "sin(x)", "--out", str(deep))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in deep.iterdir()) == ["sin_x.py", "test_sin_x.py"]
 
 
 def test_validate_without_generated_tests_is_an_input_error(tmp_path):
