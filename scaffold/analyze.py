@@ -6,6 +6,8 @@ derivative, or the user's surrogate), the conventions applied at kinks, and a
 common-subexpression split into what the forward pass computes (and the gradient reuses) and
 what only the gradient needs. No ``simplify``: it has no
 time bound (seconds on a 4th derivative of mish); ``cse`` does the sharing in milliseconds.
+A gradient that is 0 everywhere (a step without ``--grad``) is a warning in
+``Analysis.warnings``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 ``build_spec`` takes the parsed forward expression and the option strings (``--inputs x,y``,
 ``--param a=0.25``, ``--state n=0``, ``--param-shape a=channel``, ``--grad "1"`` or
 ``--grad x=...``, ``--update "s=s+1"``) and gives a checked ``LayerSpec``. Every value and
-expression goes through the same safe parser as the formula.
+expression goes through the same safe parser as the formula. What is legal but likely a mistake
+(several inputs inferred without ``--inputs``: a forgotten ``--param``?) is a warning in
+``LayerSpec.warnings``, not an error.
 """
 
 from __future__ import annotations
