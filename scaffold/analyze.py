@@ -6,6 +6,8 @@ derivative, or the user's surrogate), the conventions applied at kinks, and a
 common-subexpression split into what the forward pass computes (and the gradient reuses) and
 what only the gradient needs. No ``simplify``: it has no
 time bound (seconds on a 4th derivative of mish); ``cse`` does the sharing in milliseconds.
+A gradient that is 0 everywhere (a step without ``--grad``) is a warning in
+``Analysis.warnings``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Analysis:
     forward_out: sympy.Expr
     grad_outs: tuple[sympy.Expr, ...]
     updates: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
+    warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
 
     @property
     def derivative(self) -> sympy.Expr:
@@ -77,7 +80,8 @@ def analyze(
     """
     forward, rewrites = stabilize(parsed.expr) if spec.stabilize else (parsed.expr, ())
     surrogates = dict(spec.surrogates)
-    gradients, surrogate, notes = [], [], set()
+    trained = set(spec.inputs) | {w.symbol for w in spec.weights if w.trainable}
+    gradients, surrogate, notes, warnings = [], [], set(), []
     for variable in spec.variables:
         if variable in surrogates:
             gradients.append(surrogates[variable].expr)
@@ -96,6 +100,8 @@ def analyze(
         gradients.append(derivative)
         surrogate.append(False)
         notes |= applied
+        if derivative == 0 and variable in trained and variable in parsed.expr.free_symbols:
+            warnings.append(_zero_gradient_warning(variable, spec))
     taken = {s.name for s in spec.variables} | set(reserved_names)
     forward_temps, grad_temps, forward_out, grad_outs = _share(
         to_printable(forward), [to_printable(e) for e in gradients], spec.save, taken
@@ -113,6 +119,22 @@ def analyze(
         forward_out=forward_out,
         grad_outs=grad_outs,
         updates=tuple((symbol, parsed_update.expr) for symbol, parsed_update in spec.updates),
+        warnings=tuple(warnings),
+    )
+
+
+def _zero_gradient_warning(variable: sympy.Symbol, spec: LayerSpec) -> str:
+    """A step function (round, floor, sign, Heaviside) without --grad trains nothing."""
+    name = variable.name
+    option = "--grad EXPR" if spec.variables == (variable,) else f"--grad {name}=EXPR"
+    example = "--grad 1" if spec.variables == (variable,) else f"--grad {name}=1"
+    if variable in spec.inputs:
+        effect = f"so nothing before this layer learns through {name}"
+    else:
+        effect = f"so training never changes the weight {name}"
+    return (
+        f"f is piecewise constant in {name}: its gradient for {name} is 0 everywhere, {effect};"
+        f" give a surrogate or straight-through gradient with {option}, e.g. {example}"
     )
 
 

@@ -112,10 +112,10 @@ def _render_layer(
     parsed = parse(expression)
     options = options or Options()
     spec = build_spec(parsed, **dataclasses.asdict(options))
-    name = name if name is not None else default_name(parsed.text)
+    symbols = {s.name for s in spec.variables}
+    name = name if name is not None else default_name(parsed.text, symbols)
     check_name(name, in_package=package_name(out) is not None)
     paths = layout(out, tests, name, class_name_for(name))
-    symbols = {s.name for s in spec.variables}
     if name in symbols:
         raise InvalidNameError(
             f"--name {name!r} is also a variable of the expression",

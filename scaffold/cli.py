@@ -8,12 +8,14 @@ difference), 2 bad input or usage, 3 a needed package is missing, 4 a bug in sca
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from . import __version__
 from .errors import InputError, ScaffoldError, ValidationFailed
@@ -109,6 +111,43 @@ BudgetOpt = Annotated[
 ]
 
 
+class _FormulaCommand(TyperCommand):
+    """A command whose argument is a formula, which may start with '-': '-log(1+exp(-x))'.
+
+    Click reads every word starting with '-' as an option. These commands have no short
+    options, so a word starting with a single '-' that is not an option's value is the formula:
+    it moves behind a '--' at the end, where Click reads it as the argument. Options the user
+    typed after their own '--' move before it the same way ('-- "-x" --name f'). A word
+    starting with '--' stays an option, so '--nmae' is still "No such option".
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _formula_last(args, self.get_params(ctx)))
+
+
+def _formula_last(args: list[str], params: list) -> list[str]:
+    options = {
+        name: param
+        for param in params
+        if isinstance(param, TyperOption)
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    words, kept, formulas = iter(args), [], []
+    for word in words:
+        option = options.get(word.split("=", 1)[0])
+        if word == "--":
+            formulas.extend(itertools.islice(words, 1))
+        elif option is not None:
+            kept.append(word)
+            if "=" not in word and not option.is_flag and not option.count:
+                kept.extend(itertools.islice(words, 1))  # its value, even '-1'
+        elif word.startswith("-") and not word.startswith("--") and word != "-":
+            formulas.append(word)
+        else:
+            kept.append(word)
+    return [*kept, "--", *formulas] if formulas else kept
+
+
 @contextlib.contextmanager
 def _handle_errors() -> Iterator[None]:
     try:
@@ -140,7 +179,7 @@ def _main(
     """
 
 
-@app.command("new-layer")
+@app.command("new-layer", cls=_FormulaCommand)
 def new_layer(
     expression: ExpressionArg,
     name: Annotated[
@@ -154,7 +193,7 @@ def new_layer(
     ] = None,
     out: Annotated[
         Path,
-        typer.Option("--out", help="Folder for NAME.py (created if missing)."),
+        typer.Option("--out", help="Folder for NAME.py (created with its parents if missing)."),
     ] = Path("."),
     tests: Annotated[
         Path | None,
@@ -170,7 +209,11 @@ def new_layer(
     ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Show what would be written, and diffs; write nothing."),
+        typer.Option(
+            "--dry-run",
+            help="Show what would be written, and diffs; write nothing. Exits as the real run"
+            " would: 2 if a file with different content is in the way (without --force).",
+        ),
     ] = False,
     validate: Annotated[
         bool,
@@ -210,6 +253,7 @@ def new_layer(
     scaffold new-layer "Max(x, a*x)" --param a=0.25 --name prelu
     """
     from .api import Options, generate
+    from .write import refuse_conflicts
 
     options = Options(
         inputs=inputs,
@@ -222,6 +266,7 @@ def new_layer(
         save=save,
     )
     with _handle_errors():
+        _check_device(device)  # every option is checked before anything is written
         result = generate(
             expression,
             name=name,
@@ -238,6 +283,8 @@ def new_layer(
         for variable in plan.variables:
             kind = "surrogate " if variable.surrogate else ""
             typer.echo(f"{kind}df/d{variable.name} = {variable.grad_text}")
+        for warning in plan.warnings:
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
         verb = "would " if dry_run else ""
         for change in result.changes:
             typer.echo(f"{verb}{change.status:<9} {change.path}")
@@ -249,8 +296,8 @@ def new_layer(
                 f"note: {checks.path} came from another scaffold version and was updated; the"
                 f" other layers tested there may need it too: scaffold sync {out}"
             )
-        if dry_run and any(c.status == "conflict" for c in result.changes):
-            typer.echo("hint: without --dry-run this refuses to write; add --force to overwrite")
+        if dry_run:  # exit as the real run would: 2 if a file is in the way
+            refuse_conflicts(list(result.changes), dry_run=True)
         if validate and not dry_run:
             _run_validation([result.test_path], device=device, timeout=validate_timeout)
         elif validate:
@@ -307,7 +354,7 @@ def sync_command(
         typer.echo(f"{modules} layer(s): {len(changes)} file(s) written")
 
 
-@app.command("explain")
+@app.command("explain", cls=_FormulaCommand)
 def explain_command(
     expression: ExpressionArg,
     fmt: Annotated[
@@ -403,6 +450,13 @@ def validate_command(
             isolated=isolated,
             json_path=json_path,
         )
+
+
+def _check_device(device: str) -> None:
+    from .validate import DEVICE_KINDS  # stdlib only: no TensorFlow
+
+    if device not in DEVICE_KINDS:
+        raise InputError(f"--device must be one of {', '.join(DEVICE_KINDS)}, not {device!r}")
 
 
 def _run_validation(

@@ -9,6 +9,7 @@ the derivative SymPy gives; the code section is the generated op with each line'
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -246,8 +247,8 @@ def _markdown(e: Explanation) -> str:
     for name, steps, ours, sympys in e.derivations:
         lines += ["", f"## Derivative with respect to ${name}$", ""]
         for step in steps:
-            lines.append(
-                f"{'  ' * step.depth}- {step.rule}: "
+            lines.append(  # the rule is code: (u**n)' would otherwise turn bold
+                f"{'  ' * step.depth}- `{step.rule}`: "
                 f"$\\frac{{d}}{{d{name}}}\\left[{sympy.latex(step.expr)}\\right]"
                 f" = {sympy.latex(step.result)}$"
             )
@@ -256,12 +257,17 @@ def _markdown(e: Explanation) -> str:
     if e.rewrites:
         lines += ["", "## Stable rewrites", ""] + [f"- `{r}`" for r in e.rewrites]
     if e.notes:
-        lines += ["", "## Conventions", ""] + [f"- {note}" for note in e.notes]
+        lines += ["", "## Conventions", ""] + [f"- {_markdown_text(note)}" for note in e.notes]
     for title, code in (("Forward pass", e.forward_code), ("Backward pass", e.grad_code)):
         lines += ["", f"## {title}", "", "```python"]
         lines += [f"{line}  # {math}" for line, math in code]
         lines += ["```"]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_text(text: str) -> str:
+    """Prose with math in it (x**2, a*b): Markdown's emphasis and link characters escaped."""
+    return re.sub(r"([\\`*_\[\]<>|~$])", r"\\\1", text)
 
 
 def _latex(e: Explanation) -> str:

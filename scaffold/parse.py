@@ -23,6 +23,7 @@ import sympy
 
 from .errors import ExpressionError
 from .functions import Ceiling, Floor, Round
+from .hints import character_fix, product_fix, syntax_fix
 
 MAX_LENGTH = 1000
 MAX_NODES = 400
@@ -113,6 +114,15 @@ def parse(text: str) -> ParsedExpression:
             warnings.simplefilter("ignore", SyntaxWarning)
             tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
+        fix = syntax_fix(text, (*FUNCTIONS, *CONDITIONALS))
+        if fix is not None:
+            raise ExpressionError(
+                fix.message,
+                text=text,
+                column=fix.start,
+                width=fix.end - fix.start,
+                hint=fix.hint(text),
+            ) from None
         column = (err.offset or 1) - 1 if err.lineno in (None, 1) else len(text)
         raise ExpressionError(
             f"invalid syntax: {err.msg}",
@@ -143,11 +153,15 @@ def _check_characters(text: str) -> None:
         # Quotes, '#', '\\' and non-ASCII never belong in an expression; refusing them here also
         # keeps the text safe to quote in generated docstrings.
         if char not in _ALLOWED_CHARACTERS:
+            fix = character_fix(text, column, _ALLOWED_CHARACTERS)
             raise ExpressionError(
-                f"character {char!r} is not allowed",
+                fix.message if fix else f"character {char!r} is not allowed",
                 text=text,
                 column=column,
-                hint="use letters, digits, spaces and + - * / ** ( ) , .",
+                width=fix.end - fix.start if fix else 1,
+                hint=(
+                    fix.hint(text) if fix else "use letters, digits, spaces and + - * / ** ( ) , ."
+                ),
             )
 
 
@@ -259,7 +273,10 @@ class _Builder:
             return left / right
         if isinstance(op, ast.Pow):
             return self._power(node, left, right)
-        raise self.error(node, f"operator {_describe(op)} is not allowed", hint="use + - * / **")
+        hint = "for an absolute value write abs(x)" if isinstance(op, ast.BitOr) else ""
+        raise self.error(
+            node, f"operator {_describe(op)} is not allowed", hint=hint or "use + - * / **"
+        )
 
     def _power(self, node: ast.BinOp, base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
         if exponent.is_number:
@@ -283,13 +300,23 @@ class _Builder:
         return sympy.Pow(base, exponent)
 
     def _build_Call(self, node: ast.Call) -> sympy.Expr:
-        if not isinstance(node.func, ast.Name):
-            raise self.error(node.func, "only plain function names may be called, e.g. sin(x)")
-        name = node.func.id
+        func = node.func
+        # '2(x+1)', '(x+1)(x-1)' and 'a(x+1)' are calls to Python: products to the user.
+        product = product_fix(self.text.index("(", func.end_col_offset)).hint(self.text)
+        if not isinstance(func, ast.Name):
+            number = isinstance(func, ast.Constant) and type(func.value) in (int, float)
+            value = number or isinstance(func, (ast.BinOp, ast.UnaryOp, ast.Call))
+            raise self.error(
+                func,
+                "only plain function names may be called, e.g. sin(x)",
+                hint=product if value else "",
+            )
+        name = func.id
         if name in CONDITIONALS:
             return self._conditional(node, name)
         if name not in FUNCTIONS:
-            raise self.error(node.func, f"unknown function '{name}'", hint=_suggest(name))
+            hint = product if len(name) == 1 else _suggest(name)
+            raise self.error(func, f"unknown function '{name}'", hint=hint)
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
             raise self.error(node, f"{name}() takes positional arguments only")
         constructor, arities = FUNCTIONS[name]

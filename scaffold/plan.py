@@ -12,6 +12,7 @@ import keyword
 import re
 import shlex
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sympy
@@ -181,6 +182,7 @@ class LayerPlan:
     record: str  # the module's record, a Python dict literal (record.py)
     version: str  # scaffold's version
     checks_api: int  # the API of the shared checks module the test is written for
+    warnings: tuple[str, ...] = ()  # the spec's, then the analysis's: the CLI prints them
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -198,10 +200,26 @@ class LayerPlan:
         return len(self.inputs) == 1 and not self.weights
 
 
-def default_name(expression: str) -> str:
-    """A module name derived from the expression text: 'sin(x)' -> 'sin_x'."""
+def default_name(expression: str, symbols: Collection[str] = ()) -> str:
+    """A module name derived from the expression text: 'sin(x)' -> 'sin_x'; 'x' -> 'layer_x'.
+
+    It never equals one of ``symbols`` (the expression's variables: the module's function would
+    shadow its own argument).
+    """
     words = re.findall(r"[A-Za-z]+|\d+", expression)
-    name = "_".join(words).lower()[:40].rstrip("_")
+    name = _usable("_".join(words).lower()[:40].rstrip("_"))
+    return f"layer_{name}" if name in symbols else name
+
+
+def suggest_name(name: str) -> str:
+    """The nearest usable name: 'swish-beta' -> 'swish_beta', 'SwishBeta' -> 'swish_beta'."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)  # CamelCase -> Camel_Case
+    words = re.findall(r"[A-Za-z0-9]+", snake)
+    return _usable("_".join(words).lower()[: MAX_NAME_LENGTH - len("layer_")].rstrip("_"))
+
+
+def _usable(name: str) -> str:
+    """``name``, or ``layer_<name>`` where it starts with a digit, is a keyword, shadows..."""
     if not name or not name[0].isalpha():
         name = f"layer_{name}".rstrip("_")
     if check_name(name, raise_error=False) is not None:
@@ -239,7 +257,13 @@ def check_name(name: str, *, raise_error: bool = True, in_package: bool = False)
     elif name.startswith("test"):
         problem = f"--name {name!r} starts with 'test': pytest would collect the module as tests"
     if problem is not None and raise_error:
-        raise InvalidNameError(problem, hint="for example: --name my_activation")
+        suggestion = suggest_name(name)
+        hint = (
+            f"did you mean --name {suggestion}?"
+            if check_name(suggestion, raise_error=False) is None
+            else "for example: --name my_activation"
+        )
+        raise InvalidNameError(problem, hint=hint)
     return problem
 
 
@@ -374,6 +398,7 @@ def build_plan(
         record=record,
         version=__version__,
         checks_api=CHECKS_API,
+        warnings=spec.warnings + analysis.warnings,
     )
 
 

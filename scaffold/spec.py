@@ -3,7 +3,9 @@
 ``build_spec`` takes the parsed forward expression and the option strings (``--inputs x,y``,
 ``--param a=0.25``, ``--state n=0``, ``--param-shape a=channel``, ``--grad "1"`` or
 ``--grad x=...``, ``--update "s=s+1"``) and gives a checked ``LayerSpec``. Every value and
-expression goes through the same safe parser as the formula.
+expression goes through the same safe parser as the formula. What is legal but likely a mistake
+(several inputs inferred without ``--inputs``: a forgotten ``--param``?) is a warning in
+``LayerSpec.warnings``, not an error.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class LayerSpec:
     updates: tuple[tuple[sympy.Symbol, ParsedExpression], ...] = ()
     stabilize: bool = True  # apply the stable rewrites (see stabilize.py)
     save: str = "reuse"  # what the forward pass keeps for the backward pass (SAVE_POLICIES)
+    warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
 
     @property
     def variables(self) -> tuple[sympy.Symbol, ...]:
@@ -75,15 +78,34 @@ def build_spec(
             " inputs: keep nothing, recompute",
         )
     free = {s.name: s for s in parsed.symbols}
-    weights = [_weight(text, "--param", free, trainable=True) for text in params]
-    weights += [_weight(text, "--state", free, trainable=False) for text in states]
+    # A weight may appear only in a surrogate or an update (an annealed surrogate slope).
+    grad_pairs = [_grad_option(text) for text in grads]
+    update_texts = [_split(text, "--update", "--update s=s+1") for text in updates]
+    update_pairs = [(name, _parse_option(e, f"--update {name}")) for name, e in update_texts]
+    elsewhere = {s.name: s for _, p in (*grad_pairs, *update_pairs) for s in p.symbols}
+    weights = [_weight(text, "--param", free, elsewhere, trainable=True) for text in params]
+    weights += [_weight(text, "--state", free, elsewhere, trainable=False) for text in states]
     weight_names = [w.symbol.name for w in weights]
     _no_duplicates(weight_names, "--param/--state")
     weights = _apply_shapes(weights, param_shapes)
     input_symbols = _inputs(inputs, free, set(weight_names), parsed)
+    warnings = []
+    if input_symbols[0].name not in free:
+        name = input_symbols[0].name
+        warnings.append(
+            f"f does not depend on its input {name}: the layer outputs f's value in the shape"
+            f" of {name}, and {name}'s gradient is 0"
+        )
+    if inputs is None and len(input_symbols) > 1:
+        warnings.append(_inferred_inputs_warning([s.name for s in input_symbols]))
+    warnings += [
+        _untrained_weight_warning(w.symbol.name)
+        for w in weights
+        if w.trainable and w.symbol.name not in free
+    ]
     variables = {s.name: s for s in (*input_symbols, *(w.symbol for w in weights))}
-    surrogates = _surrogates(grads, input_symbols, variables)
-    update_pairs = _updates(updates, weights)
+    surrogates = _surrogates(grad_pairs, input_symbols, variables)
+    update_pairs = _updates(update_pairs, weights)
     return LayerSpec(
         inputs=input_symbols,
         weights=tuple(weights),
@@ -91,6 +113,28 @@ def build_spec(
         updates=update_pairs,
         stabilize=stabilize,
         save=save,
+        warnings=tuple(warnings),
+    )
+
+
+def _inferred_inputs_warning(names: list[str]) -> str:
+    """Several symbols and no --inputs: often a forgotten --param (``beta*x``)."""
+    weight = next((n for n in names if n != "x"), names[0])
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+    return (
+        f"the layer has {len(names)} inputs, {listed} (alphabetical order, as --inputs is not"
+        f" given), and is called on a list [{', '.join(names)}]; if {weight} is a weight,"
+        f" declare it with --param {weight}=VALUE (trainable) or --state {weight}=VALUE;"
+        f" to keep them all as inputs, pass --inputs {','.join(names)}, which silences this"
+        " warning"
+    )
+
+
+def _untrained_weight_warning(name: str) -> str:
+    return (
+        f"--param {name} is not in the expression, only in --grad/--update: f does not depend on"
+        f" it, so its gradient is 0 and training never changes it; declare it with --state"
+        f" {name}=VALUE (non-trainable) if that is intended"
     )
 
 
@@ -102,15 +146,17 @@ def _split(text: str, option: str, example: str) -> tuple[str, str]:
     return name, value
 
 
-def _weight(text: str, option: str, free: dict, *, trainable: bool) -> Weight:
+def _weight(text: str, option: str, free: dict, elsewhere: dict, *, trainable: bool) -> Weight:
     name, value_text = _split(text, option, f"{option} a=0.25")
-    if name not in free:
+    symbol = free.get(name) or elsewhere.get(name)
+    if symbol is None:
         raise InputError(
-            f"{option} {name}: the expression has no symbol '{name}'",
+            f"{option} {name}: the expression has no symbol '{name}', and no --grad or --update"
+            " uses it",
             hint=f"symbols in the expression: {', '.join(sorted(free)) or 'none'}",
         )
     value = _number(value_text, option, name)
-    return Weight(symbol=free[name], default=value, trainable=trainable)
+    return Weight(symbol=symbol, default=value, trainable=trainable)
 
 
 def _number(text: str, option: str, name: str) -> sympy.Expr:
@@ -165,25 +211,46 @@ def _inputs(
                 f"symbol(s) {', '.join(unlisted)} are neither inputs nor weights",
                 hint="list them in --inputs, or declare them with --param NAME=VALUE",
             )
+        unused = [n for n in names if n not in free]
+        used = [n for n in names if n in free]
+        if unused and used:
+            raise InputError(
+                f"--inputs {', '.join(unused)}: the expression does not use"
+                f" {' or '.join(repr(n) for n in unused)}; the layer would ignore the input"
+                " and give it the gradient 0",
+                hint=f"remove it from the list: --inputs {','.join(used)}",
+            )
+        if unused and len(names) > 1:
+            raise InputError(
+                f"--inputs {', '.join(names)}: the expression uses none of them",
+                hint="a formula of weights only takes one input, which gives its output shape",
+            )
+        # One unused input: a formula of weights only, whose output takes the input's shape.
     if not names:
         raise ExpressionError(
             "the expression has no input variable",
             text=parsed.text,
             hint="use a variable, e.g. 'sin(x)'",
         )
-    # An input the formula does not use is allowed (its gradient is zero).
     return tuple(free.get(n) or sympy.Symbol(n, real=True) for n in names)
 
 
+def _grad_option(text: str) -> tuple[str | None, ParsedExpression]:
+    """``--grad NAME=EXPR`` -> (NAME, EXPR parsed); ``--grad EXPR`` -> (None, EXPR parsed)."""
+    name, sep, expression = text.partition("=")
+    if sep and _IDENTIFIER.fullmatch(name.strip()) and "=" not in expression[:1]:
+        return name.strip(), _parse_option(expression.strip(), "--grad")
+    return None, _parse_option(text, "--grad")
+
+
 def _surrogates(
-    grads: tuple[str, ...], inputs: tuple[sympy.Symbol, ...], variables: dict
+    grads: list[tuple[str | None, ParsedExpression]],
+    inputs: tuple[sympy.Symbol, ...],
+    variables: dict,
 ) -> tuple[tuple[sympy.Symbol, ParsedExpression], ...]:
     result: dict[sympy.Symbol, ParsedExpression] = {}
-    for text in grads:
-        name, sep, expression = text.partition("=")
-        per_variable = sep and _IDENTIFIER.fullmatch(name.strip()) and "=" not in expression[:1]
-        if per_variable:
-            target_name, expression = name.strip(), expression.strip()
+    for target_name, parsed in grads:
+        if target_name is not None:
             if target_name not in variables:
                 raise InputError(
                     f"--grad {target_name}=...: '{target_name}' is not an input or parameter",
@@ -195,26 +262,25 @@ def _surrogates(
                 raise InputError(
                     "--grad EXPR needs exactly one input; with several, write --grad NAME=EXPR"
                 )
-            target, expression = inputs[0], text
+            target = inputs[0]
         if target in result:
             raise InputError(f"--grad for '{target.name}' is given twice")
-        result[target] = _option_expression(
-            expression,
-            "--grad",
+        _check_symbols(
+            parsed,
             allowed=set(variables),
-            unknown=f"--grad {expression!r} uses unknown symbol(s) {{}}",
+            unknown=f"--grad {parsed.text!r} uses unknown symbol(s) {{}}",
             hint=f"a surrogate gradient may use only {', '.join(variables)}",
         )
+        result[target] = parsed
     return tuple(result.items())
 
 
 def _updates(
-    updates: tuple[str, ...], weights: list[Weight]
+    updates: list[tuple[str, ParsedExpression]], weights: list[Weight]
 ) -> tuple[tuple[sympy.Symbol, ParsedExpression], ...]:
     result: dict[sympy.Symbol, ParsedExpression] = {}
     by_name = {w.symbol.name: w.symbol for w in weights}
-    for text in updates:
-        name, expression = _split(text, "--update", "--update s=s+1")
+    for name, parsed in updates:
         if name not in by_name:
             raise InputError(
                 f"--update {name}=...: '{name}' is not a declared weight",
@@ -222,28 +288,29 @@ def _updates(
             )
         if by_name[name] in result:
             raise InputError(f"--update for '{name}' is given twice")
-        result[by_name[name]] = _option_expression(
-            expression,
-            f"--update {name}",
+        _check_symbols(
+            parsed,
             allowed=set(by_name),
-            unknown=f"--update {name}={expression}: may use only weights, not {{}}",
+            unknown=f"--update {name}={parsed.text}: may use only weights, not {{}}",
             hint="an update runs once per training call, from the layer's weights",
         )
+        result[by_name[name]] = parsed
     return tuple(result.items())
 
 
-def _option_expression(
-    text: str, option: str, *, allowed: set[str], unknown: str, hint: str
-) -> ParsedExpression:
-    """Parse an option's expression; its symbols must be among ``allowed``."""
+def _parse_option(text: str, option: str) -> ParsedExpression:
+    """Parse an option's expression with the formula's parser, errors naming the option."""
     try:
-        parsed = parse(text)
+        return parse(text)
     except ExpressionError as err:
         raise InputError(f"{option}: {err}", hint=err.hint) from None
+
+
+def _check_symbols(parsed: ParsedExpression, *, allowed: set[str], unknown: str, hint: str):
+    """An option's expression may use only the ``allowed`` symbols."""
     extra = sorted(s.name for s in parsed.symbols if s.name not in allowed)
     if extra:
         raise InputError(unknown.format(", ".join(extra)), hint=hint)
-    return parsed
 
 
 def _no_duplicates(names: list[str], option: str) -> None:

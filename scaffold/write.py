@@ -2,14 +2,17 @@
 
 ``plan_writes`` compares each rendered file with what is on disk (create / unchanged / overwrite /
 conflict); ``apply`` refuses the whole set if any file is a conflict, so nothing is written at all
-(a dry run shows the conflicts and their diffs instead). ``apply`` first writes every new content
-to a temporary file beside its target, then renames them into place: a run killed at any moment
-leaves each target as before or complete.
+(a dry run shows the conflicts and their diffs instead). ``apply`` creates the folder and any
+missing parents, first writes every new content to a temporary file beside its target, then
+renames them into place: a run killed at any moment leaves each target as before or complete, and
+a run that fails removes what it created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -63,44 +66,65 @@ def plan_writes(
     return changes
 
 
-def refuse_conflicts(changes: list[FileChange]) -> None:
-    """Raise ``OutputError`` naming every conflicting file, if there is one."""
+def refuse_conflicts(changes: list[FileChange], *, dry_run: bool = False) -> None:
+    """Raise ``OutputError`` naming every conflicting file, if there is one.
+
+    A dry run calls this after showing the diffs, so it fails exactly when the real run would.
+    """
     conflicts = [c.path for c in changes if c.status == CONFLICT]
     if conflicts:
         listed = ", ".join(str(p) for p in conflicts)
+        see = "the difference is shown above" if dry_run else "use --dry-run to see the difference"
         raise OutputError(
             f"{listed} already exist{'s' if len(conflicts) == 1 else ''} with different content;"
             " nothing was written",
-            hint="use --dry-run to see the difference, --force to overwrite, or another --name",
+            hint=f"{see}; --force overwrites, or choose another --name",
         )
 
 
 def apply(changes: list[FileChange]) -> None:
     """Write every created or overwritten file: all temporaries first, then rename each into place.
 
-    Raises ``OutputError``, writing nothing, if any change is a conflict.
+    Raises ``OutputError``, writing nothing, if any change is a conflict. Missing folders are
+    created; if writing fails, the files and the (empty) folders this run created go again.
     """
     refuse_conflicts(changes)
     pending = [c for c in changes if c.status in (CREATE, OVERWRITE)]
     if not pending:
         return
+    created: list[Path] = []  # folders this run creates
     for folder in dict.fromkeys(c.path.parent for c in pending):
+        missing = itertools.takewhile(lambda p: not os.path.exists(p), (folder, *folder.parents))
+        created += missing
         try:
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
+            _remove_empty(created)
             raise OutputError(f"cannot create {folder}: {err.strerror}") from None
-    folder = pending[0].path.parent
-    temporaries: list[tuple[str, Path]] = []
+    temporaries: list[tuple[str, FileChange]] = []
+    placed: list[FileChange] = []
     try:
         for change in pending:
-            temporaries.append((_write_temporary(change), change.path))
-        for temporary, target in temporaries:
-            os.replace(temporary, target)
+            temporaries.append((_write_temporary(change), change))
+        for temporary, change in temporaries:
+            os.replace(temporary, change.path)
+            placed.append(change)
     except OSError as err:
         for temporary, _ in temporaries:
             Path(temporary).unlink(missing_ok=True)
-        where = err.filename or folder
+        for change in placed:  # a file this run created goes again: no half-written set
+            if change.status == CREATE:
+                change.path.unlink(missing_ok=True)
+        _remove_empty(created)
+        where = err.filename or pending[0].path.parent
         raise OutputError(f"cannot write to {where}: {err.strerror}") from None
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this run created, deepest first, where they are still empty."""
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: something else is in it now
+            folder.rmdir()
 
 
 def _write_temporary(change: FileChange) -> str:
@@ -130,14 +154,13 @@ def _mode_for(path: Path) -> int:
 
 
 def _check_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} is a file, not a folder")
-    if not out.exists() and not out.parent.is_dir():
-        raise OutputError(
-            f"{out}: its parent folder {out.parent} does not exist",
-            hint="create the parent folder first; scaffold creates only the last folder",
-        )
-    existing = out if out.exists() else out.parent
+    """``out``, or the nearest folder above it that exists (``apply`` creates the rest)."""
+    existing = next((p for p in (out, *out.parents) if os.path.exists(p)), None)
+    if existing is None:
+        raise OutputError(f"--out {out}: no folder on this path exists")
+    if not existing.is_dir():
+        where = "" if existing == out else f": {existing}"
+        raise OutputError(f"--out {out}{where} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{out}: {existing} is not writable")
 

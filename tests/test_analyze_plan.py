@@ -83,6 +83,12 @@ def test_default_names(expression, name):
     assert check_name(name, raise_error=False) is None
 
 
+def test_a_default_name_is_never_a_variable_of_the_expression():
+    assert default_name("x", {"x"}) == "layer_x"
+    assert default_name("-y", {"y"}) == "layer_y"
+    assert default_name("sin(x)", {"x"}) == "sin_x"
+
+
 BAD_NAMES = ["Sine", "1abc", "class", "tf", "os", "test_x", "a-b", "", "x" * 61]
 
 
@@ -241,3 +247,95 @@ def test_saved_derivative_names_step_aside_and_weights_are_summed():
 def test_an_unknown_save_policy_is_refused():
     with pytest.raises(InputError, match="--save must be one of reuse, derivative, inputs"):
         build_spec(parse("sin(x)"), save="everything")
+
+
+def test_warnings_flow_from_the_spec_to_the_plan():
+    from scaffold.api import render_layer
+
+    spec = build_spec(parse("beta*x"))
+    (warning,) = spec.warnings
+    assert "--param beta=VALUE" in warning
+    plan, _ = render_layer("beta*x", name="scaled", timeout=None)
+    assert plan.warnings == spec.warnings
+    assert build_spec(parse("beta*x"), inputs="beta,x").warnings == ()
+    assert build_spec(parse("sin(x)")).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "expression", ["round(x)", "floor(x)", "ceiling(x)", "sign(x)", "Heaviside(x)", "2*sign(x)**3"]
+)
+def test_a_gradient_that_is_zero_everywhere_is_a_warning(expression):
+    analysis = analysis_of(expression)
+    assert analysis.gradients == (0,)
+    (warning,) = analysis.warnings
+    assert "gradient for x is 0 everywhere" in warning
+    assert "--grad EXPR" in warning and "e.g. --grad 1" in warning
+
+
+def test_zero_gradient_warnings_name_the_variable_and_skip_what_does_not_train():
+    weight = analysis_of("x + floor(a)", params=("a=1.5",))
+    (warning,) = weight.warnings
+    assert "gradient for a is 0" in warning and "never changes the weight a" in warning
+    assert "--grad a=EXPR" in warning
+    two = analysis_of("x*floor(y)", inputs="x,y")
+    assert len(two.warnings) == 1 and "--grad y=EXPR" in two.warnings[0]
+    # Not a warning: a derivative that is not zero, a surrogate, a non-trainable state.
+    assert analysis_of("x + floor(x)").warnings == ()
+    assert analysis_of("round(x)", grads=("1",)).warnings == ()
+    assert analysis_of("x + floor(n)", states=("n=1.5",)).warnings == ()
+
+
+def test_an_input_the_expression_does_not_use_is_refused():
+    with pytest.raises(InputError, match="does not use 'z'") as info:
+        build_spec(parse("x*y"), inputs="x,y,z")
+    assert info.value.hint == "remove it from the list: --inputs x,y"
+    with pytest.raises(InputError, match="does not use 'u' or 'v'"):
+        build_spec(parse("sin(x)"), inputs="u,x,v")
+
+
+def test_a_formula_of_weights_only_takes_its_one_input_for_the_shape():
+    spec = build_spec(parse("a*b"), inputs="x", params=("a=1", "b=2"))
+    assert [s.name for s in spec.inputs] == ["x"]
+    assert any("does not depend on its input x" in w for w in spec.warnings)
+    with pytest.raises(InputError, match="uses none of them"):
+        build_spec(parse("a*b"), inputs="x,y", params=("a=1", "b=2"))
+
+
+def test_a_weight_may_appear_only_in_a_surrogate_or_an_update():
+    k = sympy.Symbol("k", real=True)
+    spec = build_spec(parse("Heaviside(x)"), states=("k=10",), grads=("1/(1+k*abs(x))**2",))
+    assert spec.variables == (x, k) and spec.warnings == ()
+    assert spec.surrogates[0][1].expr == 1 / (1 + k * sympy.Abs(x)) ** 2
+    analysis = analyze(parse("Heaviside(x)"), spec)
+    assert analysis.gradients[1] == 0 and analysis.warnings == ()
+    counter = build_spec(parse("sin(x)"), states=("n=0",), updates=("n=n+1",))
+    assert [w.symbol.name for w in counter.weights] == ["n"]
+    # Trainable, but f does not depend on it: it never trains, and a warning says so.
+    (warning,) = build_spec(
+        parse("Heaviside(x)"), params=("k=10",), grads=("1/(1+k*abs(x))**2",)
+    ).warnings
+    assert "--param k is not in the expression" in warning and "--state k=VALUE" in warning
+    # A weight nothing uses is still refused.
+    with pytest.raises(InputError, match="no symbol 'k', and no --grad or --update uses it"):
+        build_spec(parse("Heaviside(x)"), states=("k=10",), grads=("1/(1+abs(x))**2",))
+
+
+@pytest.mark.parametrize(
+    ("bad", "suggested"),
+    [
+        ("swish-beta", "swish_beta"),
+        ("Swish", "swish"),
+        ("SwishBeta", "swish_beta"),
+        ("2layer", "layer_2layer"),
+        ("my layer", "my_layer"),
+        ("class", "layer_class"),
+        ("tf", "layer_tf"),
+        ("test_sin", "layer_test_sin"),
+        ("x" * 61, "x" * 54),
+    ],
+)
+def test_a_bad_name_gets_the_nearest_usable_one(bad, suggested):
+    with pytest.raises(InvalidNameError) as info:
+        check_name(bad)
+    assert info.value.hint == f"did you mean --name {suggested}?"
+    assert check_name(suggested, raise_error=False) is None

@@ -59,11 +59,18 @@ def test_dry_run_writes_nothing_and_shows_diff(tmp_path):
     out.mkdir()
     (out / "sine.py").write_text("old line\n")
     result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(out), "--dry-run")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # what the real run would exit with
     assert "would conflict" in result.output and "--force" in result.output
     assert "-old line" in result.output and "+def sine(x):" in result.output
+    assert "already exists with different content" in result.stderr
+    assert "the difference is shown above" in result.stderr
     assert (out / "sine.py").read_text() == "old line\n"
     assert not (out / "test_sine.py").exists()
+    forced = ("--dry-run", "--force", "--validate")
+    result = invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(out), *forced)
+    assert result.exit_code == 0, result.output
+    assert "would overwrite" in result.output and "--validate skipped" in result.output
+    assert (out / "sine.py").read_text() == "old line\n"
 
 
 def test_default_name_is_derived_from_the_expression(tmp_path):
@@ -90,12 +97,15 @@ def test_code_injection_is_refused_runs_nothing_writes_nothing(tmp_path):
         (("new-layer", "sine(x)"), "did you mean 'sin'"),
         (("new-layer", "x^2"), "use ** for powers"),
         (("new-layer", "sin(x)", "--name", "Sine"), "lower-case"),
+        (("new-layer", "sin(x)", "--name", "swish-beta"), "hint: did you mean --name swish_beta?"),
         (("new-layer", "sin(x)", "--name", "class"), "keyword"),
         (("new-layer", "sin(x)", "--name", "tf"), "shadow"),
         (("new-layer", "sin(x)", "--name", "random"), "shadow"),
         (("new-layer", "sin(x)", "--name", "test_sin"), "pytest"),
         (("new-layer", "sin(x)", "--name", "x"), "variable of the expression"),
         (("new-layer", "x*y", "--inputs", "x"), "neither inputs nor weights"),
+        (("new-layer", "x*y", "--inputs", "x,y,z"), "hint: remove it from the list: --inputs x,y"),
+        (("new-layer", "a*b", "--param", "a=1", "--param", "b=2", "--inputs", "x,y"), "none"),
         (("new-layer", "e**x"), "Euler"),
         (("new-layer", "x*y", "--param", "z=1"), "no symbol 'z'"),
         (("new-layer", "x*a", "--param", "a=1", "--inputs", "x,a"), "both an input"),
@@ -116,15 +126,23 @@ def test_bad_input_exits_2_with_a_message(tmp_path, args, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_out_that_is_a_file_or_has_no_parent_is_refused(tmp_path):
+def test_out_that_is_a_file_is_refused_and_missing_parents_are_created(tmp_path):
     a_file = tmp_path / "file.txt"
     a_file.write_text("keep me\n")
-    result = invoke("new-layer", "sin(x)", "--out", str(a_file))
-    assert result.exit_code == 2 and "is a file" in result.output
+    for out in (a_file, a_file / "deeper"):
+        result = invoke("new-layer", "sin(x)", "--out", str(out))
+        assert result.exit_code == 2 and "is a file, not a folder" in result.output
     assert a_file.read_text() == "keep me\n"
-    result = invoke("new-layer", "sin(x)", "--out", str(tmp_path / "missing" / "deeper"))
-    assert result.exit_code == 2 and "does not exist" in result.output
-    assert not (tmp_path / "missing").exists()
+    deep = tmp_path / "missing" / "deeper" / "layers"
+    result = invoke("new-layer", "sin(x)", "--out", str(deep), "--dry-run")
+    assert result.exit_code == 0 and not (tmp_path / "missing").exists(), result.output
+    result = invoke("new-layer", "sin(x)", "--out", str(deep))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in deep.iterdir()) == [
+        "scaffold_checks.py",
+        "sin_x.py",
+        "test_sin_x.py",
+    ]
 
 
 def test_validate_without_generated_tests_is_an_input_error(tmp_path):
@@ -247,3 +265,118 @@ def test_installed_console_script_runs_in_a_subprocess(tmp_path):
     assert module.returncode == 0, module.stderr
     assert module.stdout.strip().endswith("NO_TF"), module.stdout
     assert Path(tmp_path / "sine.py").read_text() == (tmp_path / "a" / "sine.py").read_text()
+
+
+def test_inferred_inputs_are_a_warning_on_stderr_naming_the_fix(tmp_path):
+    result = invoke("new-layer", "beta*x", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "2 inputs, beta and x" in warning and "called on a list [beta, x]" in warning
+    assert "--param beta=VALUE" in warning and "--inputs beta,x" in warning
+    assert "warning" not in result.stdout
+    # After the derivative lines, before the files.
+    lines = result.output.splitlines()
+    assert lines.index(f"warning: {warning[len('warning: '):]}") > lines.index("df/dx = beta")
+    assert (tmp_path / "beta_x.py").exists()
+    quiet = invoke("new-layer", "beta*x", "--inputs", "beta,x", "--out", str(tmp_path / "q"))
+    assert quiet.exit_code == 0, quiet.output
+    assert "warning" not in quiet.output
+    weight = invoke("new-layer", "beta*x", "--param", "beta=1", "--out", str(tmp_path / "w"))
+    assert weight.exit_code == 0 and "warning" not in weight.output, weight.output
+
+
+def test_zero_gradient_is_generated_with_a_warning(tmp_path):
+    result = invoke("new-layer", "round(x)", "--name", "rounding", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "gradient for x is 0 everywhere" in result.stderr and "--grad" in result.stderr
+    assert (tmp_path / "rounding.py").exists()
+    surrogate = invoke("new-layer", "round(x)", "--grad", "1", "--out", str(tmp_path / "s"))
+    assert surrogate.exit_code == 0 and "warning" not in surrogate.output, surrogate.output
+
+
+def test_a_surrogate_may_use_a_state_the_forward_formula_lacks(tmp_path):
+    result = invoke(
+        "new-layer",
+        "Heaviside(x)",
+        "--state",
+        "k=10",
+        "--grad",
+        "1/(1+k*abs(x))**2",
+        "--name",
+        "spike",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    assert "surrogate df/dx = (1 + k*Abs(x))**(-2)" in result.output
+    assert "def spike(x, k):" in (tmp_path / "spike.py").read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("new-layer", "-log(1+exp(-x))", "--name", "neg"),
+        ("new-layer", "--name", "neg", "-log(1+exp(-x))"),
+        ("new-layer", "--name", "neg", "--", "-log(1+exp(-x))"),
+        ("new-layer", "--", "-log(1+exp(-x))", "--name", "neg"),
+        ("new-layer", "--name=neg", "-log(1+exp(-x))", "--no-stabilize"),
+    ],
+)
+def test_a_formula_may_start_with_a_minus_sign(tmp_path, args):
+    result = invoke(*args, "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "f(x) = -log(1 + exp(-x))" in result.output
+    assert "def neg(x):" in (tmp_path / "neg.py").read_text()
+
+
+def test_option_values_and_unknown_options_around_a_leading_minus(tmp_path):
+    out = ("--out", str(tmp_path))
+    result = invoke("new-layer", "-x", "--grad", "-1", "--name", "flip", "--dry-run", *out)
+    assert result.exit_code == 0, result.output
+    assert "surrogate df/dx = -1" in result.output  # '-1' stayed the value of --grad
+    for args, message in [
+        (("new-layer", "-x", "--nmae", "f"), "No such option: --nmae"),
+        (("new-layer", "sin(x)", "-x"), "unexpected extra argument"),
+        (("new-layer", "--", "-x", "--", "-y"), "unexpected extra argument"),
+        (("explain", "-x", "--fromat", "latex"), "No such option: --fromat"),
+    ]:
+        result = invoke(*args, *out)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+    assert list(tmp_path.iterdir()) == []
+    explained = invoke("explain", "-x**2", "--format", "text")
+    assert explained.exit_code == 0 and "Explaining f = -x**2" in explained.output
+    # The default name of a bare variable is not the variable itself.
+    bare = invoke("new-layer", "-x", *out)
+    assert bare.exit_code == 0 and (tmp_path / "layer_x.py").exists(), bare.output
+
+
+def test_a_leading_minus_through_a_real_command_line(tmp_path):
+    """The shell passes '-log(...)' as a word of its own: the real Click parsing sees it."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    commands = [
+        ["new-layer", "-log(1+exp(-x))", "--name", "neg_softplus", "--out", str(tmp_path)],
+        ["new-layer", "--name", "f", "--out", str(tmp_path), "--", "-x*log(x)"],
+        ["explain", "--", "-x*log(x)", "--format", "markdown"],
+    ]
+    for command in commands:
+        run = subprocess.run(
+            [sys.executable, "-m", "scaffold", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert run.returncode == 0, (command, run.stderr)
+    assert (tmp_path / "neg_softplus.py").exists() and (tmp_path / "f.py").exists()
+    assert "-x" in run.stdout
+
+
+@pytest.mark.parametrize("extra", [(), ("--validate",)])
+def test_a_bad_device_is_refused_before_anything_is_written(tmp_path, extra):
+    out = tmp_path / "out"
+    result = invoke("new-layer", "sin(x)", "--device", "foo", *extra, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "--device must be one of all, cpu, gpu, not 'foo'" in result.output
+    assert "validating" not in result.output and "create" not in result.output
+    assert not out.exists()

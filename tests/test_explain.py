@@ -103,3 +103,23 @@ def test_cli_explain_and_its_errors():
     assert result.exit_code == 2 and "--format" in result.output
     result = runner.invoke(app, ["explain", "sine(x)"])
     assert result.exit_code == 2 and "did you mean 'sin'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("expression", "options"),
+    [
+        ("x**3", {}),
+        ("x*y*z", {"inputs": "x,y,z"}),
+        ("Heaviside(x)", {"grads": ("1/(1+x**2)**2",)}),
+        ("Max(x, a*x)", {"params": ("a=0.25",)}),
+        ("log(1+exp(x))*x_1*y_2", {"inputs": "x,x_1,y_2"}),
+    ],
+)
+def test_markdown_has_no_accidental_emphasis(expression, options):
+    source = render(explain(expression, **options), "markdown")
+    html = markdown.markdown(source, extensions=["fenced_code"])
+    assert "<strong>" not in html and "<em>" not in html, html
+    if expression == "x**3":
+        assert "<code>power rule: (u**n)' = n*u**(n-1)*u'</code>" in html
+    if "grads" in options:
+        assert "surrogate (1 + x**2)**(-2), not a derivative" in html

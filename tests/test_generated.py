@@ -50,6 +50,11 @@ LAYERS = {
     ),
     "gelu_inputs": ("0.5*x*(1+erf(x/sqrt(2)))", Options(save="inputs")),
     "product_inputs": ("x*sin(y)", Options(inputs="x,y", save="inputs")),
+    # A state only the surrogate uses, sharpened after each training call.
+    "annealed_spike": (
+        "Heaviside(x)",
+        Options(states=("k=2",), grads=("1/(1+k*abs(x))**2",), updates=("k=k+1",)),
+    ),
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
 #: The shared checks: the standard library, and TensorFlow, NumPy and pytest; never scaffold.

@@ -152,7 +152,7 @@ def test_cli_reports_an_expired_budget_cleanly(tmp_path):
     [
         (["--name", "../x"], "lower-case Python identifier"),
         (["--name", "a/b"], "lower-case Python identifier"),
-        (["--out", "/proc/scaffold-test/out"], "does not exist"),
+        (["--out", "/proc/scaffold-test/out"], "cannot create /proc/scaffold-test/out"),
         (["--out", "/proc/version"], "is a file"),
     ],
 )

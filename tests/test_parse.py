@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import string
 import subprocess
 import sys
@@ -221,3 +222,63 @@ def test_random_text_parses_or_raises_a_scaffold_error(text):
         return
     assert isinstance(parsed.expr, sympy.Expr)
     assert parsed.text == text.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint", "caret"),
+    [
+        ("lambda*x", "'lambda' is a Python keyword", "did you mean 'lam*x'? ('lmbda'", "^^^^^^"),
+        ("x*lambda + 1", "Python keyword", "'x*lam + 1'", "  ^^^^^^"),
+        ("\u2212x", "'\u2212' (MINUS SIGN) is not allowed", "did you mean '-x'?", "^"),
+        ("x\u00d7y", "MULTIPLICATION SIGN", "did you mean 'x*y'?", " ^"),
+        ("x\u00b7y", "MIDDLE DOT", "did you mean 'x*y'?", " ^"),
+        ("x\u00b2", "SUPERSCRIPT TWO", "did you mean 'x**2'?", " ^"),
+        ("x\u00b3 \u2212 1", "SUPERSCRIPT THREE", "did you mean 'x**3 - 1'?", " ^"),
+        ("x\u207b\u00b9", "SUPERSCRIPT MINUS", "did you mean 'x**-1'?", " ^^"),
+        ("\u03bb*x", "GREEK SMALL LETTER LAMDA", "did you mean 'lam*x'?", "^"),
+        ("\uff53in(x)", "FULLWIDTH", "did you mean 'sin(x)'?", "^"),
+        ("|x|", "not an absolute value", "did you mean 'abs(x)'?", "^^^"),
+        ("2*|x - 1| + 1", "not an absolute value", "'2*abs(x - 1) + 1'", "  ^^^^^^^"),
+        ("x | y", "operator '|'", "abs(x)", "^^^^^"),
+        ("2x", "missing operator between '2' and 'x'", "did you mean '2*x'?", "^^"),
+        ("y + 2.5x", "missing operator", "did you mean 'y + 2.5*x'?", "    ^^^^"),
+        ("x y", "missing operator", "did you mean 'x*y'?", "^^^"),
+        ("(x+1)x", "missing operator between ')' and 'x'", "'(x+1)*x'", "    ^^"),
+        ("2(x+1)", "only plain function names", "did you mean '2*(x+1)'?", "^"),
+        ("(x+1)(x-1)", "only plain function names", "did you mean '(x+1)*(x-1)'?", " ^^^"),
+        ("a(x+1)", "unknown function 'a'", "did you mean 'a*(x+1)'?", "^"),
+        ("sin x", "'sin' needs parentheses", "did you mean 'sin(x)'?", "^^^^^"),
+        ("exp x + 1", "'exp' needs parentheses", "did you mean 'exp(x) + 1'?", "^^^^^"),
+        ("x^2", "'^' is not a power here", "use ** for powers: x**2", "^^^"),
+    ],
+)
+def test_what_users_type_gets_its_specific_fix(text, message, hint, caret):
+    with pytest.raises(errors.ExpressionError) as info:
+        parse(text)
+    err = info.value
+    assert message in err.message
+    assert hint in err.hint
+    _, shown, caret_line = str(err).splitlines()
+    assert shown == f"  {text}"
+    assert caret_line == f"  {caret}"
+
+
+def test_suggested_fixes_parse():
+    for text in ("lambda*x", "\u2212x\u00b7y\u00b2", "|x|", "2x", "sin x + 1", "(x+1)(x-1)"):
+        with pytest.raises(errors.ExpressionError) as info:
+            parse(text)
+        fixed = info.value.hint.split("'")[1]
+        assert parse(fixed).expr.free_symbols, (text, fixed)
+
+
+def test_hints_do_not_loosen_the_rules():
+    # Still refused, with the generic messages: no fix is guessed for these.
+    for text, message in [
+        ("x # c", "character '#' is not allowed"),
+        ("\u221ax", "is not allowed"),
+        ("sin(x", "'(' was never closed"),
+        ("x if x", "invalid syntax"),
+        ("lambda x, y", "invalid syntax"),
+    ]:
+        with pytest.raises(errors.ExpressionError, match=re.escape(message)):
+            parse(text)

@@ -109,12 +109,35 @@ def test_out_that_is_a_file_is_refused(tmp_path):
     assert out.read_text(encoding="utf-8") == "not a folder"
 
 
-def test_out_with_a_missing_parent_is_refused(tmp_path):
-    out = tmp_path / "missing" / "out"
-    with pytest.raises(OutputError, match="parent folder") as info:
+def test_missing_parents_are_created_by_apply_not_by_planning(tmp_path):
+    out = tmp_path / "a" / "b" / "c"
+    changes = plan_writes(out, {"layer.py": "x = 1\n"}, force=False)
+    assert [c.status for c in changes] == [CREATE]
+    assert not (tmp_path / "a").exists()
+    apply(changes)
+    assert (out / "layer.py").read_text(encoding="utf-8") == "x = 1\n"
+
+
+def test_out_below_a_file_is_refused(tmp_path):
+    (tmp_path / "file.txt").write_text("keep me\n", encoding="utf-8")
+    out = tmp_path / "file.txt" / "sub" / "out"
+    with pytest.raises(OutputError, match="is a file, not a folder") as info:
         plan_writes(out, {"layer.py": "x\n"}, force=False)
-    assert str(tmp_path / "missing") in str(info.value)
-    assert not (tmp_path / "missing").exists()
+    assert f": {tmp_path / 'file.txt'} is a file" in str(info.value)
+    assert (tmp_path / "file.txt").read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_a_failed_write_leaves_no_file_it_created_under_new_folders(tmp_path):
+    out = tmp_path / "a" / "b"
+    changes = plan_writes(out, {"first.py": "1\n", "second.py": "2\n"}, force=False)
+    (out / "second.py").mkdir(parents=True)  # appears between planning and applying
+    with pytest.raises(OutputError, match="cannot write"):
+        apply(changes)
+    assert sorted(p.name for p in out.iterdir()) == ["second.py"]  # first.py was taken back
+    (out / "second.py").rmdir()
+    with pytest.raises(OutputError, match="cannot create"):
+        apply(plan_writes(tmp_path / "x" / ("n" * 300), {"a.py": "a\n"}, force=False))
+    assert not (tmp_path / "x").exists()  # the folder it made on the way was removed
 
 
 def test_missing_out_folder_is_created_by_apply(tmp_path):
