@@ -267,6 +267,10 @@ def new_layer(
     )
     with _handle_errors():
         _check_device(device)  # every option is checked before anything is written
+        if validate and not dry_run:
+            from .validate import require_runtime
+
+            require_runtime()  # exit 3 before writing, not after
         result = generate(
             expression,
             name=name,

@@ -215,8 +215,7 @@ def validate(
     """
     if device not in DEVICE_KINDS:
         raise InputError(f"--device must be one of {', '.join(DEVICE_KINDS)}, not {device!r}")
-    _require("tensorflow", "validation runs the generated tests, which need TensorFlow")
-    _require("pytest", "validation runs the generated tests with pytest")
+    require_runtime()
     files = find_test_files(paths)
     if on_start is not None:
         on_start(files)
@@ -362,6 +361,12 @@ def _shown(path: Path) -> str:
     """``path`` relative to the current folder when it lies below it."""
     relative = os.path.relpath(path)
     return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+def require_runtime() -> None:
+    """Raise ``EnvironmentProblem`` unless TensorFlow and pytest can be imported."""
+    _require("tensorflow", "validation runs the generated tests, which need TensorFlow")
+    _require("pytest", "validation runs the generated tests with pytest")
 
 
 def _require(module: str, why: str) -> None:
