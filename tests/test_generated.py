@@ -40,6 +40,8 @@ LAYERS = {
     # Symbols named like the generated code's own variables: renamed there, still correct.
     "renamed": "grad*sin(dy) + y*variables",
     "self_named": "sin(self)*upstream",
+    # Inputs whose names differ only in case: distinct columns, distinct model inputs.
+    "case_names": ("x*X", Options(inputs="x,X")),
     # The other --save policies, where they change the most: shared temporaries, kinks,
     # per-channel weights, two broadcast inputs.
     "mish_derivative": ("x*tanh(log(1+exp(x)))", Options(save="derivative")),
