@@ -218,3 +218,25 @@ def test_reformatting_is_not_an_edit(projects, tmp_path):
     )
     result = CliRunner().invoke(app, ["sync", "--check", str(copy)])
     assert result.exit_code == 0, result.output
+
+
+def test_new_layer_replaces_an_unedited_checks_module_of_another_version(tmp_path):
+    from scaffold.record import with_checksum
+
+    checks = tmp_path / "scaffold_checks.py"
+    older = with_checksum('"""Checks of an older scaffold."""\n\nAPI = 0\n\n\ndef f():\n    pass\n')
+    checks.write_text(older)
+    result = CliRunner().invoke(
+        app, ["new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"overwrite {checks}" in result.output
+    assert "scaffold sync" in result.output  # the other layers there may need it too
+    assert "API = 1" in checks.read_text()
+    # Edited by hand, it is in the way like any other file.
+    checks.write_text(checks.read_text().replace("API = 1", "API = 2"))
+    again = CliRunner().invoke(
+        app, ["new-layer", "cos(x)", "--name", "ripple", "--out", str(tmp_path)]
+    )
+    assert again.exit_code == 2 and "different content" in again.output
+    assert not (tmp_path / "ripple.py").exists()
