@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__, budget
 from .analyze import analyze
 from .errors import InputError, InvalidNameError
-from .format import format_source
+from .format import format_source, verify_source
 from .layout import CHECKS_MODULE, Layout, layout, package_name
 from .parse import parse
 from .plan import (
@@ -133,11 +133,12 @@ def _render_layer(
     files = {
         paths.module: render(MODULE_TEMPLATE, plan),
         paths.test: render(TEST_TEMPLATE, plan),
-        paths.checks: render_static(CHECKS_TEMPLATE, version=__version__),
     }
     formatted = {
         path: with_checksum(format_source(text, path.name)) for path, text in files.items()
     }
+    checks = render_static(CHECKS_TEMPLATE, version=__version__)
+    formatted[paths.checks] = with_checksum(verify_source(checks, paths.checks.name))
     return plan, formatted
 
 

@@ -195,9 +195,24 @@ class LayerPlan:
         return any(v.surrogate for v in self.variables)
 
     @property
+    def noqa_names(self) -> str:
+        """A comment for a def naming the user's upper-case symbols (pep8-naming's N803)."""
+        return _noqa(self.variables)
+
+    @property
+    def noqa_weights(self) -> str:
+        """The same for a def naming only the weights (the layer's ``__init__``)."""
+        return _noqa(self.weights)
+
+    @property
     def activation(self) -> bool:
         """One input and no weights: the op also works as a Keras activation."""
         return len(self.inputs) == 1 and not self.weights
+
+
+def _noqa(variables: tuple[VariablePlan, ...]) -> str:
+    upper = any(not v.name.islower() for v in variables)
+    return "  # noqa: N803" if upper else ""
 
 
 def default_name(expression: str, symbols: Collection[str] = ()) -> str:
@@ -324,7 +339,7 @@ def build_plan(
         grad_out = analysis.grad_outs[index]
         weight = weights_by_symbol.get(symbol)
         if spec.save == "derivative" and grad_out.free_symbols and not grad_out.is_Symbol:
-            saved_name = _fresh_name(f"df_d{symbol.name}", taken)
+            saved_name = _fresh_name(f"df_d{symbol.name.lower()}", taken)
             code = printer.doprint(grad_out)
             derivative_lines.append(Assignment(saved_name, code, f"df/d{symbol.name}"))
             grad_out = sympy.Symbol(saved_name, real=True)
@@ -416,7 +431,7 @@ def _stopped_forward(analysis: Analysis, taken: set[str]):
         return forward_temps, forward_out, ()
     used = forward_out.free_symbols.union(*(e.free_symbols for _, e in forward_temps))
     stopped = {
-        v: sympy.Symbol(_fresh_name(f"{v.name}_stopped", taken), real=True)
+        v: sympy.Symbol(_fresh_name(f"{v.name.lower()}_stopped", taken), real=True)
         for v in analysis.spec.variables
         if v in used
     }

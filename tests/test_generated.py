@@ -40,8 +40,9 @@ LAYERS = {
     # Symbols named like the generated code's own variables: renamed there, still correct.
     "renamed": "grad*sin(dy) + y*variables",
     "self_named": "sin(self)*upstream",
-    # Inputs whose names differ only in case: distinct columns, distinct model inputs.
-    "case_names": ("x*X", Options(inputs="x,X")),
+    # Inputs whose names differ only in case (distinct columns and model inputs), and an
+    # upper-case weight (pep8-naming's N803 is silenced where the names are the user's).
+    "case_names": ("X*sin(T*x)", Options(inputs="x,X", params=("T=2",))),
     # The other --save policies, where they change the most: shared temporaries, kinks,
     # per-channel weights, two broadcast inputs.
     "mish_derivative": ("x*tanh(log(1+exp(x)))", Options(save="derivative")),

@@ -532,8 +532,8 @@ def _model(layer, dtype=None):
     """Dense(identity) per input -> the layer -> Dense: fitting it runs the gradient."""
     keras.utils.set_random_seed(0)
     inputs, hidden = [], []
-    # Named by position: input names such as x and X would clash in a SavedModel signature,
-    # whose argument names are case-insensitive.
+    # Named by position: input names such as x and X would clash in a SavedModel
+    # signature, whose argument names are case-insensitive.
     for index in range(len(layer.inputs)):
         inputs.append(keras.Input((4,), name=f"in_{index}"))
         hidden.append(
@@ -614,7 +614,7 @@ def keras_training_sends_gradients_through_the_op(layer, device):
         for w, old in zip(model.trainable_weights, before, strict=True)
         if np.any(old != after[w.path])
     }
-    # The layer before each input, or the weight itself (variable paths: before_0/kernel).
+    # The layer before each input, or the weight itself (paths such as before_0/kernel).
     where = {name: f"before_{index}" for index, name in enumerate(layer.inputs)}
     where.update({w.name: f"op/{w.name}" for w in layer.weights if w.trainable})
     for name, prefix in where.items():
