@@ -126,10 +126,10 @@ def _share(forward: sympy.Expr, gradients: list[sympy.Expr], save: str, taken: s
     """
     symbols = _fresh_symbols("t", taken)
     if save == "inputs":
-        forward_temps, (forward_out,) = sympy.cse([forward], symbols=symbols)
-        grad_temps, grad_outs = sympy.cse(gradients, symbols=symbols)
+        forward_temps, (forward_out,) = _cse([forward], symbols)
+        grad_temps, grad_outs = _cse(gradients, symbols)
         return tuple(forward_temps), tuple(grad_temps), forward_out, tuple(grad_outs)
-    replacements, reduced = sympy.cse([forward, *gradients], symbols=symbols)
+    replacements, reduced = _cse([forward, *gradients], symbols)
     forward_out, grad_outs = reduced[0], tuple(reduced[1:])
     if save == "derivative":
         return tuple(replacements), (), forward_out, grad_outs
@@ -139,6 +139,30 @@ def _share(forward: sympy.Expr, gradients: list[sympy.Expr], save: str, taken: s
         tuple((s, e) for s, e in replacements if s not in needed),
         forward_out,
         grad_outs,
+    )
+
+
+def _cse(exprs: list[sympy.Expr], symbols: Iterator[sympy.Symbol]):
+    """``sympy.cse`` that leaves constants whole: a temporary is never a number.
+
+    A temporary ``t0 = exp(2)`` would be a Python float, and ``log(1 + t0)`` a float32 tensor
+    that meets a float64 input. Constants stay in the expressions, where the printer turns each
+    into one Python number.
+    """
+    hidden: dict[sympy.Expr, sympy.Dummy] = {}
+    for expr in exprs:
+        pending = [expr]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, sympy.Expr) and node.is_number and node.args:
+                hidden.setdefault(node, sympy.Dummy(real=True))
+            else:
+                pending.extend(node.args)
+    shown = {dummy: constant for constant, dummy in hidden.items()}
+    replacements, reduced = sympy.cse([e.xreplace(hidden) for e in exprs], symbols=symbols)
+    return (
+        [(symbol, e.xreplace(shown)) for symbol, e in replacements],
+        [e.xreplace(shown) for e in reduced],
     )
 
 

@@ -120,7 +120,10 @@ class TensorFlowPrinter(StrPrinter):
         if not expr.is_real:
             raise UnsupportedError(f"the constant {expr} is not a real number")
         value = self._float_literal(expr)  # refuses constants beyond float range
-        code = _number_printer.doprint(expr)
+        try:
+            code = _number_printer.doprint(expr)
+        except NotImplementedError:  # sigmoid(2) and other blocks: Python's math lacks them
+            return value
         try:
             tree = ast.parse(code, mode="eval").body
         except SyntaxError:
