@@ -168,6 +168,10 @@ class LayerPlan:
     test_uses_math: bool
     helpers: tuple[str, ...]
     points: tuple[tuple[str, ...], ...]  # per input: its value at each test point
+    # Per test point, the largest magnitude the code meets there (f, input gradients, weight
+    # gradients times the number of points, constants): a dtype whose largest finite value is
+    # below it cannot test that point (float16: 65504). See reference.References.magnitudes.
+    point_magnitudes: tuple[str, ...]
     forward_reference: tuple[str, ...]
     grid_points: tuple[tuple[str, ...], ...]  # per input: grid values (kinks included)
     grid_forward: tuple[str, ...]
@@ -355,6 +359,7 @@ def build_plan(
         test_uses_math=test_printer.uses_math,
         helpers=tuple(sorted(printer.helpers)),
         points=tuple(tuple(repr(p[i]) for p in refs.points) for i in range(n_inputs)),
+        point_magnitudes=tuple(repr(m) for m in refs.magnitudes),
         forward_reference=tuple(repr(v) for v in refs.forward),
         grid_points=tuple(tuple(repr(p[i]) for p in refs.grid_points) for i in range(n_inputs)),
         grid_forward=tuple(repr(v) for v in refs.grid_forward),

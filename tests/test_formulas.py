@@ -15,6 +15,7 @@ from scaffold.analyze import analyze
 from scaffold.api import Options, render_layer
 from scaffold.functions import Expm1, Log1p, LogCosh, Sigmoid, Softplus, StableBlock
 from scaffold.parse import parse
+from scaffold.reference import PREFERRED_MAGNITUDE, references
 from scaffold.spec import build_spec
 from scaffold.stabilize import stabilize
 
@@ -77,3 +78,50 @@ def test_round_of_a_constant_is_exact_and_halves_go_to_even():
     assert parse("round(pi)").expr == 3
     assert parse("round(-pi)").expr == -3
     assert parse("round(5/2)").expr == 2 and parse("round(7/2)").expr == 4
+
+
+# 2. Weights with exact symbolic values ------------------------------------------------------
+@pytest.mark.parametrize("value", ["pi/4", "sqrt(2)", "2*pi"])
+def test_weights_with_symbolic_values(value):
+    plan, files = plan_of("a*x + sin(x)", params=(f"a={value}",))
+    number = float(parse(value).expr)
+    (weight,) = plan.weights
+    assert weight.default == repr(number)
+    assert f"def __init__(self, a={number!r}, **kwargs)" in files["op.py"]
+    # References use the float64 value the layer holds.
+    for point, f in zip(plan.points[0], plan.forward_reference, strict=True):
+        assert float(f) == pytest.approx(number * float(point) + math.sin(float(point)), 1e-15)
+
+
+# 3. Constant gradients ------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["pi*x", "x*pi", "E*x", "exp(1)*x", "pi*x/2"])
+def test_constant_gradients_of_irrational_slope(text):
+    refs = references(analysis_of(text))
+    slope = float(parse(text).expr.diff(x))
+    assert len(refs.points) == 8 and set(refs.derivative) == {slope}
+
+
+# 4. Large values ------------------------------------------------------------------------------
+def test_large_values_are_tested_and_their_magnitude_is_given():
+    plan, files = plan_of("100000*x**2")
+    assert len(plan.forward_reference) == 8
+    magnitudes = [float(m) for m in plan.point_magnitudes]
+    for point, value, gradient, magnitude in zip(
+        plan.points[0], plan.forward_reference, plan.inputs[0].reference, magnitudes, strict=True
+    ):
+        assert float(value) == 100000 * float(point) ** 2
+        # The constant 200000 of the gradient does not fit float16 beside any point.
+        assert magnitude == max(abs(float(value)), abs(float(gradient)), 200000.0)
+    assert min(magnitudes) > 65504
+    assert "100000.0 * (x * x)" in files["op.py"]  # a float literal: no int overflow
+
+
+def test_points_every_dtype_holds_are_preferred():
+    # exp(12.75) = 344551 is a legal value, but exp has enough points below 1e4.
+    refs = references(analysis_of("exp(x)"))
+    assert max(refs.magnitudes) <= PREFERRED_MAGNITUDE
+    assert 12.75 not in [p for (p,) in refs.points]
+    # A weight's gradient sums over the points: its magnitude counts that sum.
+    refs = references(analysis_of("a*x", params=("a=1",)))
+    for (point,), magnitude in zip(refs.points, refs.magnitudes, strict=True):
+        assert magnitude == max(1.0, abs(point) * len(refs.points))
