@@ -60,6 +60,11 @@ class Round(sympy.Function):
         return self.args[0].is_real
 
 
+def relu(u: sympy.Expr) -> sympy.Expr:
+    """Return Max(u, 0), whose derivative at u = 0 is 0, as tf.nn.relu's."""
+    return sympy.Max(u, 0)
+
+
 # Numerically stable building blocks. Each knows its derivative in terms of itself (or another
 # stable block), so derivatives reuse forward values and never form inf/inf or inf*0.
 class StableBlock(sympy.Function):

@@ -7,12 +7,14 @@ test_generated.py.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import sympy
 
 from scaffold.analyze import analyze
 from scaffold.api import Options, render_layer
+from scaffold.errors import ExpressionError
 from scaffold.functions import Expm1, Log1p, LogCosh, Sigmoid, Softplus, StableBlock
 from scaffold.parse import parse
 from scaffold.reference import PREFERRED_MAGNITUDE, references
@@ -40,6 +42,8 @@ CONSTANT_SUBTREES = {
     "x + exp(2) - 1": 1.0,
     "x*round(pi)": 3.0,
     "x*log(1+pi)": math.log(1 + math.pi),
+    "x*sigmoid(2)": 1 / (1 + math.exp(-2)),
+    "x*softplus(-1) + expm1(1)*x": math.log(1 + math.exp(-1)) + math.e - 1,
 }
 
 
@@ -125,3 +129,31 @@ def test_points_every_dtype_holds_are_preferred():
     refs = references(analysis_of("a*x", params=("a=1",)))
     for (point,), magnitude in zip(refs.points, refs.magnitudes, strict=True):
         assert magnitude == max(1.0, abs(point) * len(refs.points))
+
+
+# 5. Names users type --------------------------------------------------------------------------
+def test_swish_from_its_paper_and_the_other_names_generate():
+    _, files = plan_of("x*sigmoid(b*x)", params=("b=1",))
+    assert "tf.math.sigmoid(" in files["op.py"] and "b * x" in files["op.py"]
+    _, files = plan_of("relu(x) + softplus(x) + log1p(x**2) + expm1(x/4) + pow(x, 3)")
+    for code in ("tf.math.maximum(x, 0)", "tf.math.softplus(x)", "tf.math.log1p(", "expm1("):
+        assert code in files["op.py"]
+
+
+def test_names_are_the_stable_blocks_and_keep_their_bounds():
+    assert parse("sigmoid(x) + softplus(x)").expr == Sigmoid(x) + Softplus(x)
+    assert parse("log1p(x)*expm1(x)").expr == Log1p(x) * Expm1(x)
+    assert parse("pow(x, 3)").expr == x**3 and parse("polygamma(1, x)").expr == sympy.polygamma(
+        1, x
+    )
+    for text, message in (
+        ("pow(9, 9**9)", "exponent larger than 1000"),
+        ("polygamma(x, x)", "must be an integer from 0 to 10"),
+        ("expm1(5000)", "larger than 1000"),
+        ("Heaviside(x, y)", "value at x = 0: a number"),
+    ):
+        with pytest.raises(ExpressionError, match=re.escape(message)):
+            parse(text)
+    assert parse("Heaviside(x, 0)").expr == sympy.Heaviside(x, 0)
+    _, files = plan_of("Heaviside(x, 0)", grads=("1",))
+    assert "_heaviside(x, 0)" in files["op.py"]

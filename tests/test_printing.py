@@ -22,6 +22,7 @@ KNOWN_TF = {
     *(f"tf.math.{name}" for name in ("erf", "erfc", "lgamma", "digamma", "polygamma", "abs")),
     *(f"tf.math.{name}" for name in ("sign", "floor", "ceil", "round", "maximum", "minimum")),
     *(f"tf.math.{name}" for name in ("equal", "not_equal", "logical_and", "logical_or")),
+    *(f"tf.math.{name}" for name in ("sigmoid", "softplus", "log1p", "expm1")),
     *("tf.math.logical_not", "tf.where", "tf.zeros_like", "tf.ones_like", "tf.constant"),
     "tf.float64",
     "tf.raw_ops.SoftplusGrad",
@@ -61,6 +62,8 @@ def _check_code(code: str, printer: TensorFlowPrinter, variables: set[str]) -> N
 
 def _applied(name: str) -> sympy.Expr:
     constructor, arities = FUNCTIONS[name]
+    if name == "polygamma":  # polygamma(n, x): the order first
+        return constructor(1, x)
     return constructor(x, *[sympy.Rational(1, 2)] * (min(arities) - 1))
 
 
