@@ -16,16 +16,21 @@ from dataclasses import dataclass
 import sympy
 
 from .errors import DerivativeError
-from .functions import Round
+from .functions import Maximum, Minimum, Round
 from .parse import ParsedExpression
 from .printing import to_printable
 from .spec import LayerSpec
 from .stabilize import stabilize
 
-#: Why the derivative differs from SymPy's at kinks, stated in the generated docstring.
+#: Conventions at kinks and steps, stated in the generated docstring where they apply.
+TIE_NOTE = (
+    "At a tie of Max or Min exactly one argument takes the gradient, never lost and never split:"
+    " a constant against anything else (so relu'(0) = 0, as tf.nn.relu), otherwise the first"
+    " argument as typed, as tf.maximum and tf.minimum do (x gets it where x >= y)."
+)
 HEAVISIDE_NOTE = (
-    "At kinks the derivative takes Heaviside(0) = 0, as TensorFlow's own gradients do"
-    " (relu'(0) = abs'(0) = 0), not SymPy's Heaviside(0) = 1/2."
+    "At u = 0, Heaviside(u) is 1/2 (SymPy's convention; Heaviside(u, h0) sets the value h0),"
+    " in f and wherever it appears in the derivatives."
 )
 DIRAC_NOTE = (
     "DiracDelta terms of the derivative (from steps such as sign or Heaviside) are taken as 0,"
@@ -100,6 +105,9 @@ def analyze(
     forward_temps, grad_temps, forward_out, grad_outs = _share(
         to_printable(forward), [to_printable(e) for e in gradients], spec.save, taken
     )
+    if forward.atoms(Maximum, Minimum) and not all(surrogate):
+        notes.add(TIE_NOTE)
+    heaviside = heaviside_note(forward)
     return Analysis(
         parsed=parsed,
         spec=spec,
@@ -107,7 +115,11 @@ def analyze(
         rewrites=rewrites,
         gradients=tuple(gradients),
         surrogate=tuple(surrogate),
-        notes=tuple(note for note in (HEAVISIDE_NOTE, DIRAC_NOTE) if note in notes),
+        notes=tuple(
+            note
+            for note in (TIE_NOTE if TIE_NOTE in notes else "", heaviside, DIRAC_NOTE)
+            if note and (note in notes or note == heaviside)
+        ),
         forward_temps=forward_temps,
         grad_temps=grad_temps,
         forward_out=forward_out,
@@ -166,17 +178,33 @@ def _cse(exprs: list[sympy.Expr], symbols: Iterator[sympy.Symbol]):
     )
 
 
+def heaviside_note(forward: sympy.Expr) -> str:
+    """The value of each Heaviside of ``forward`` at 0, stated for the docstring ("" if none)."""
+    values = sorted({h.args[1] for h in forward.atoms(sympy.Heaviside)}, key=str)
+    if values == [sympy.S.Half]:
+        return HEAVISIDE_NOTE
+    if not values:
+        return ""
+    parts = [
+        "Heaviside(u) is 1/2" if h0 == sympy.S.Half else f"Heaviside(u, {h0}) is {h0}"
+        for h0 in values
+    ]
+    return f"At u = 0, {' and '.join(parts)}, in f and wherever it appears in the derivatives" + (
+        " (1/2 is SymPy's convention)." if sympy.S.Half in values else "."
+    )
+
+
 def tensorflow_conventions(derivative: sympy.Expr) -> tuple[sympy.Expr, set[str]]:
-    """Heaviside(0) = 0 and DiracDelta = 0 in derivatives, as TensorFlow's gradients have it."""
+    """DiracDelta = 0 in derivatives, as TensorFlow's gradients of sign, floor, round are 0.
+
+    Ties of Max and Min need nothing here: ``functions.Maximum`` differentiates by the tie rule.
+    A Heaviside in a derivative is the forward's own (x*Heaviside(x) gives Heaviside(x)) and
+    keeps its value at 0, as TensorFlow's autodiff of the same formula would.
+    """
     applied = set()
     if derivative.has(sympy.DiracDelta):
         derivative = derivative.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
         applied.add(DIRAC_NOTE)
-    if derivative.has(sympy.Heaviside):
-        derivative = derivative.replace(
-            sympy.Heaviside, lambda arg, *at_zero: sympy.Heaviside(arg, 0)
-        )
-        applied.add(HEAVISIDE_NOTE)
     return derivative, applied
 
 
@@ -219,7 +247,7 @@ def kink_functions(expr: sympy.Expr) -> list[sympy.Expr]:
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
             kinks.append(node.args[0])
-        elif isinstance(node, (sympy.Max, sympy.Min)):
+        elif isinstance(node, (sympy.Max, sympy.Min, Maximum, Minimum)):
             kinks.extend(a - b for i, a in enumerate(node.args) for b in node.args[i + 1 :])
         elif isinstance(node, (sympy.floor, sympy.ceiling)):
             kinks.append(sympy.sin(sympy.pi * node.args[0]))

@@ -5,6 +5,11 @@ at all; TensorFlow registers a zero gradient for floor, ceil and round. These su
 SymPy differentiate them the way TensorFlow does, and print (through the class hierarchy) as
 their SymPy parents do.
 
+Ties: ``Maximum`` and ``Minimum`` are Max and Min that keep their arguments in the order typed
+(SymPy's own sort them) and differentiate by the tie rule: exactly one argument takes the
+gradient, a constant against anything else, otherwise the first argument typed, as
+``tf.maximum``/``tf.minimum`` do (x gets it where x >= y). ``relu(u)`` is ``Maximum(u, 0)``.
+
 Stable: ``Sigmoid``, ``Softplus``, ``Log1p``, ``Expm1``, ``LogCosh``, ``LogAddExp`` replace
 formulas that overflow or cancel in floating point (see ``stabilize``); their derivatives are
 written in terms of stable blocks too. With constant arguments they evaluate to numbers through
@@ -60,9 +65,91 @@ class Round(sympy.Function):
         return self.args[0].is_real
 
 
+class _Extremum(sympy.Function):
+    """Max or Min over arguments kept in the order typed, differentiated by the tie rule."""
+
+    _numbers = staticmethod(sympy.Max)  # the extremum of numbers
+
+    @staticmethod
+    def _beats(a: sympy.Expr, b: sympy.Expr, strict: bool) -> sympy.Basic:
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, *args: sympy.Expr) -> sympy.Expr | None:
+        """Numbers evaluate; repeated arguments and all numbers but the extremum drop out."""
+        numbers = [arg for arg in args if arg.is_number]
+        if len(numbers) == len(args):
+            return cls._numbers(*args)
+        kept = list(dict.fromkeys(args))  # first occurrence, order kept
+        if len(numbers) > 1:
+            extremum = cls._numbers(*numbers)
+            first = kept.index(next(arg for arg in kept if arg.is_number))
+            kept = [arg for arg in kept if not arg.is_number]
+            kept.insert(first, extremum)
+        if len(kept) == 1:
+            return kept[0]
+        return cls(*kept) if tuple(kept) != args else None
+
+    def _eval_is_real(self) -> bool | None:
+        return fuzzy_and(arg.is_real for arg in self.args)
+
+    def winning_conditions(self) -> list[tuple[sympy.Expr, sympy.Basic]]:
+        """``(argument, where it takes the gradient)`` pairs; exactly one condition holds.
+
+        Priority at a tie: a constant first (relu'(0) = 0, as tf.nn.relu), then the arguments in
+        the order typed (tf.maximum(x, y) gives the gradient to x where x >= y). An argument wins
+        where it beats every argument of higher priority strictly and every other one or ties.
+        """
+        order = sorted(range(len(self.args)), key=lambda i: (not self.args[i].is_number, i))
+        ranked = [self.args[i] for i in order]
+        pairs = []
+        for rank, arg in enumerate(ranked[:-1]):
+            condition = sympy.And(
+                *(self._beats(arg, other, strict=True) for other in ranked[:rank]),
+                *(self._beats(arg, other, strict=False) for other in ranked[rank + 1 :]),
+            )
+            pairs.append((arg, condition))
+        pairs.append((ranked[-1], sympy.true))
+        return pairs
+
+    def _eval_derivative(self, symbol: sympy.Symbol) -> sympy.Expr:
+        # One branch per argument: the gradient goes to the winner only, never split or lost.
+        return sympy.Piecewise(
+            *((arg.diff(symbol), condition) for arg, condition in self.winning_conditions())
+        )
+
+    def _latex(self, printer) -> str:
+        name = "max" if isinstance(self, Maximum) else "min"
+        return rf"\{name}\left({', '.join(printer._print(arg) for arg in self.args)}\right)"
+
+
+class Maximum(_Extremum):
+    """Max(a, b, ...) with the arguments in the order typed; see ``winning_conditions``."""
+
+    _numbers = staticmethod(sympy.Max)
+
+    @staticmethod
+    def _beats(a: sympy.Expr, b: sympy.Expr, strict: bool) -> sympy.Basic:
+        if a.is_number and not b.is_number:
+            return sympy.Lt(b, a) if strict else sympy.Le(b, a)
+        return sympy.Gt(a, b) if strict else sympy.Ge(a, b)
+
+
+class Minimum(_Extremum):
+    """Min(a, b, ...) with the arguments in the order typed; see ``winning_conditions``."""
+
+    _numbers = staticmethod(sympy.Min)
+
+    @staticmethod
+    def _beats(a: sympy.Expr, b: sympy.Expr, strict: bool) -> sympy.Basic:
+        if a.is_number and not b.is_number:
+            return sympy.Gt(b, a) if strict else sympy.Ge(b, a)
+        return sympy.Lt(a, b) if strict else sympy.Le(a, b)
+
+
 def relu(u: sympy.Expr) -> sympy.Expr:
     """Return Max(u, 0), whose derivative at u = 0 is 0, as tf.nn.relu's."""
-    return sympy.Max(u, 0)
+    return Maximum(u, 0)
 
 
 # Numerically stable building blocks. Each knows its derivative in terms of itself (or another
@@ -187,6 +274,8 @@ MPMATH_NAMESPACE = {
     "Floor": mpmath.floor,
     "Ceiling": mpmath.ceil,
     "Round": mpmath.nint,
+    "Maximum": lambda *args: max(args),
+    "Minimum": lambda *args: min(args),
     "Sigmoid": lambda u: 1 / (1 + mpmath.exp(-u)),
     "Softplus": lambda u: mpmath.log(1 + mpmath.exp(u)),
     "Log1p": mpmath.log1p,

@@ -27,6 +27,8 @@ from .functions import (
     Expm1,
     Floor,
     Log1p,
+    Maximum,
+    Minimum,
     Round,
     Sigmoid,
     Softplus,
@@ -76,14 +78,15 @@ FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
     "log1p": (Log1p, (1,)),
     "expm1": (Expm1, (1,)),
     "pow": (sympy.Pow, (2,)),
-    # Non-smooth: derivatives follow TensorFlow's registered gradients (see analyze.py).
+    # Non-smooth: derivatives follow TensorFlow's registered gradients (see analyze.py); Max and
+    # Min keep their arguments in the order typed, which decides ties (functions.Maximum).
     "Abs": (sympy.Abs, (1,)),
     "abs": (sympy.Abs, (1,)),
     "sign": (sympy.sign, (1,)),
-    "Max": (sympy.Max, (2, 3, 4)),
-    "max": (sympy.Max, (2, 3, 4)),
-    "Min": (sympy.Min, (2, 3, 4)),
-    "min": (sympy.Min, (2, 3, 4)),
+    "Max": (Maximum, (2, 3, 4)),
+    "max": (Maximum, (2, 3, 4)),
+    "Min": (Minimum, (2, 3, 4)),
+    "min": (Minimum, (2, 3, 4)),
     "relu": (relu, (1,)),
     "Heaviside": (sympy.Heaviside, (1, 2)),  # Heaviside(x, h0): h0 is the value at 0 (1/2)
     "floor": (Floor, (1,)),

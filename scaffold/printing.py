@@ -22,7 +22,17 @@ from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
 from .errors import UnsupportedError
-from .functions import Expm1, Log1p, LogAddExp, LogCosh, Round, Sigmoid, Softplus
+from .functions import (
+    Expm1,
+    Log1p,
+    LogAddExp,
+    LogCosh,
+    Maximum,
+    Minimum,
+    Round,
+    Sigmoid,
+    Softplus,
+)
 
 #: SymPy function -> TensorFlow function taking one tensor.
 TF_FUNCTIONS: dict[type, str] = {
@@ -261,11 +271,18 @@ class TensorFlowPrinter(StrPrinter):
         self.helpers.add(name)
         return f"_{name}({', '.join(self._print(arg) for arg in expr.args)})"
 
-    def _print_Max(self, expr: sympy.Max) -> str:
+    def _print_Max(self, expr: sympy.Max | Maximum) -> str:
+        # The forward value does not depend on the order; the tie rule is in the derivative.
         return self._nested("tf.math.maximum", _tensors_first(expr.args))
 
-    def _print_Min(self, expr: sympy.Min) -> str:
+    def _print_Min(self, expr: sympy.Min | Minimum) -> str:
         return self._nested("tf.math.minimum", _tensors_first(expr.args))
+
+    def _print_Maximum(self, expr: Maximum) -> str:
+        return self._print_Max(expr)
+
+    def _print_Minimum(self, expr: Minimum) -> str:
+        return self._print_Min(expr)
 
     def _nested(self, function: str, args: tuple[sympy.Expr, ...]) -> str:
         code = self._print(args[0])
@@ -323,6 +340,10 @@ class TensorFlowPrinter(StrPrinter):
 
     def _print_Not(self, expr: sympy.Not) -> str:
         return f"tf.math.logical_not({self._print(expr.args[0])})"
+
+    def _print_ITE(self, expr: sympy.ITE) -> str:
+        # SymPy folds a condition on a conditional into ITE(a, b, c): print it with and/or/not.
+        return self._print(expr.to_nnf())
 
     def _print_Derivative(self, expr: sympy.Derivative) -> str:
         raise UnsupportedError(f"SymPy left the derivative {expr} unevaluated")

@@ -44,6 +44,9 @@ NEIGHBOUR = mpmath.mpf(1) / 64
 #: Where the generated test checks that outputs and gradients are finite: a grid through 0 and
 #: the integers, where kinks and unselected branches (log(x) at x <= 0) typically sit.
 FINITE_GRID = tuple(sympy.Rational(k, 2) for k in range(-8, 9))
+#: With several inputs the grid also holds ties, where all (or two) inputs are equal: Max(x, y)
+#: decides there which argument takes the gradient.
+TIE_VALUES = tuple(sympy.Rational(k, 2) for k in (-2, 0, 1, 4))
 MAX_FINITE = 1e30  # representable in float32 with room to spare
 EXTREMES = (-1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0)
 FLOAT32_MAX = 3.4028234663852886e38
@@ -212,8 +215,7 @@ def _grid(values_at, n_inputs: int, weights) -> dict:
     """
     points, values = [], []
     with mpmath.workdps(DIGITS):
-        for j in range(len(FINITE_GRID)):
-            point = [FINITE_GRID[(j + 3 * i) % len(FINITE_GRID)] for i in range(n_inputs)]
+        for point in _grid_points(n_inputs):
             here = [mpmath.mpf(c.p) / c.q for c in point]
             found = _finite_values(values_at, here + weights, limit=MAX_FINITE)
             if found is not None:
@@ -224,6 +226,22 @@ def _grid(values_at, n_inputs: int, weights) -> dict:
         "grid_forward": tuple(v[0] for v in values),
         "grid_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
     }
+
+
+def _grid_points(n_inputs: int) -> list[list[sympy.Rational]]:
+    """The grid, input i offset by 3 i steps; with several inputs, ties as well."""
+    size = len(FINITE_GRID)
+    points = [[FINITE_GRID[(j + 3 * i) % size] for i in range(n_inputs)] for j in range(size)]
+    if n_inputs > 1:
+        points += [[value] * n_inputs for value in TIE_VALUES]
+    if n_inputs > 2:
+        # Two inputs tied, the others apart: Max(x, y, z) at x == y > z.
+        for first in range(n_inputs):
+            for second in range(first + 1, n_inputs):
+                point = [FINITE_GRID[(3 * i) % size] for i in range(n_inputs)]
+                point[second] = point[first] = TIE_VALUES[-1]
+                points.append(point)
+    return points
 
 
 def _away_from_kinks(kinks, positions, weights) -> bool:

@@ -12,10 +12,19 @@ import re
 import pytest
 import sympy
 
-from scaffold.analyze import analyze
+from scaffold.analyze import HEAVISIDE_NOTE, TIE_NOTE, analyze
 from scaffold.api import Options, render_layer
 from scaffold.errors import ExpressionError
-from scaffold.functions import Expm1, Log1p, LogCosh, Sigmoid, Softplus, StableBlock
+from scaffold.functions import (
+    Expm1,
+    Log1p,
+    LogCosh,
+    Maximum,
+    Minimum,
+    Sigmoid,
+    Softplus,
+    StableBlock,
+)
 from scaffold.parse import parse
 from scaffold.reference import PREFERRED_MAGNITUDE, references
 from scaffold.spec import build_spec
@@ -157,3 +166,74 @@ def test_names_are_the_stable_blocks_and_keep_their_bounds():
     assert parse("Heaviside(x, 0)").expr == sympy.Heaviside(x, 0)
     _, files = plan_of("Heaviside(x, 0)", grads=("1",))
     assert "_heaviside(x, 0)" in files["op.py"]
+
+
+def test_heaviside_value_at_zero_is_stated_and_can_be_chosen():
+    plan, files = plan_of("Heaviside(x)", grads=("1",))
+    assert plan.notes == (HEAVISIDE_NOTE,)
+    assert "At u = 0, Heaviside(u) is 1/2" in " ".join(files["op.py"].split())
+    assert "_heaviside(x, 1/2)" in files["op.py"].replace(" / ", "/")
+    for value in ("0", "1"):
+        plan, files = plan_of(f"Heaviside(x, {value})", grads=("1",))
+        (note,) = plan.notes
+        assert note.startswith(f"At u = 0, Heaviside(u, {value}) is {value},")
+        assert f"_heaviside(x, {value})" in files["op.py"]
+    with pytest.raises(ExpressionError, match="value at x = 0: a number"):
+        parse("Heaviside(x, y)")
+
+
+# 6. Ties of Max and Min -----------------------------------------------------------------------
+def test_at_a_tie_exactly_one_argument_takes_the_gradient():
+    analysis = analysis_of("Max(x, y)")
+    dx, dy = analysis.gradients
+    for u, v in [(1, 1), (0, 0), (2, 1), (1, 2)]:
+        gx, gy = dx.subs({x: u, y: v}), dy.subs({x: u, y: v})
+        assert gx + gy == 1 and {gx, gy} == {0, 1}
+    assert dx.subs({x: 1, y: 1}) == 1  # the first argument, as tf.maximum(x, y)
+    # The order typed decides, not SymPy's canonical order.
+    swapped = analysis_of("Min(y, x)", inputs="x,y")
+    assert swapped.gradients[1].subs({x: 1, y: 1}) == 1
+    assert TIE_NOTE in analysis.notes
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "expected"),
+    [
+        ("Max(x, 0)", 0, 0),  # a constant wins: relu'(0) = 0, as tf.nn.relu
+        ("Max(0, x)", 0, 0),
+        ("Min(x, 1)", 1, 0),
+        ("Max(-1, Min(1, x))", 1, 0),  # hardtanh at both ends, as tf.nn.relu6
+        ("Max(-1, Min(1, x))", -1, 0),
+        ("Max(x, 2*x)", 0, 1),  # no constant: the first argument takes it all
+        ("Max(2*x, x)", 0, 2),
+        ("Max(x, x, 3)", 3, 0),
+    ],
+)
+def test_tie_rule_against_constants_and_between_expressions(text, at, expected):
+    assert analysis_of(text).derivative.subs(x, at) == expected
+
+
+def test_prelu_gradient_at_zero_lies_in_its_subgradient():
+    analysis = analysis_of("Max(x, a*x)", params=("a=0.25",))
+    dx, da = analysis.gradients
+    assert dx.subs({x: 0, a: sympy.Rational(1, 4)}) == 1 and da.subs(x, 0) == 0
+    refs = references(analysis)
+    assert refs.grid_gradients[0][refs.grid_points.index((0.0,))] == 1.0
+
+
+def test_max_keeps_the_typed_order_and_simplifies_like_sympys():
+    assert parse("Max(y, x)").expr.args == (y, x)
+    assert parse("max(x, 2, y, 1)").expr == Maximum(x, 2, y)
+    assert parse("Max(x, x)").expr == x and parse("Min(3, pi)").expr == 3
+    assert sympy.latex(Minimum(x, y)) == r"\min\left(x, y\right)"
+
+
+def test_the_grid_holds_ties_for_several_inputs():
+    refs = references(analysis_of("Max(x, y, z)"))
+    ties = [p for p in refs.grid_points if p[0] == p[1] == p[2]]
+    assert len(ties) >= 3
+    for point in ties:
+        index = refs.grid_points.index(point)
+        assert [g[index] for g in refs.grid_gradients] == [1.0, 0.0, 0.0]
+    pairs = [p for p in refs.grid_points if p[1] == p[2] != p[0]]
+    assert pairs  # two tied, one apart

@@ -15,6 +15,9 @@ Forward and backward differ on purpose: the gradient for x is the surrogate give
 --grad (a straight-through or surrogate gradient), not the derivative of f, which is
 zero or undefined almost everywhere.
 
+At u = 0, Heaviside(u) is 1/2 (SymPy's convention; Heaviside(u, h0) sets the value h0),
+in f and wherever it appears in the derivatives.
+
 The op is elementwise. Its gradient is dy times the expressions above, written with
 TensorFlow ops instead of TensorFlow's autodiff of the forward graph; the backward pass
 reuses x from the forward pass. Conditionals are elementwise tf.where, never tf.cond.
