@@ -4,7 +4,8 @@ Takes the parsed formula and the checked options; gives an ``Analysis``: the for
 in stable form (``stabilize``), one backward expression per function argument (the exact
 derivative, or the user's surrogate), the conventions applied at kinks, and a
 common-subexpression split into what the forward pass computes (and the gradient reuses) and
-what only the gradient needs. No ``simplify``: it has no
+what only the gradient needs; conditionals in the backward pass are NaN-safe under autodiff
+(``guard``), so second derivatives through it are finite. No ``simplify``: it has no
 time bound (seconds on a 4th derivative of mish); ``cse`` does the sharing in milliseconds.
 """
 
@@ -17,6 +18,7 @@ import sympy
 
 from .errors import DerivativeError
 from .functions import Maximum, Minimum, Round
+from .guard import guard
 from .parse import ParsedExpression
 from .printing import to_printable
 from .spec import LayerSpec
@@ -68,8 +70,18 @@ class Analysis:
 
     @property
     def smooth(self) -> bool:
-        """No kinks, steps or surrogates: second derivatives and autodiff comparisons apply."""
+        """No kinks, steps, conditionals or surrogates."""
         return not any(self.surrogate) and not kink_functions(self.forward)
+
+    @property
+    def second_order(self) -> bool:
+        """Second derivatives are exact away from kinks: no surrogates, no steps.
+
+        Kinks (Max, Min, Abs) and conditionals are fine: away from them f is as smooth as its
+        pieces, and the backward pass is NaN-safe under autodiff (``guard``). Steps (sign,
+        Heaviside, floor, ceiling, round) have a derivative that is a convention.
+        """
+        return not any(self.surrogate) and not self.forward.has(*STEPS)
 
 
 def analyze(
@@ -102,8 +114,10 @@ def analyze(
         surrogate.append(False)
         notes |= applied
     taken = {s.name for s in spec.variables} | set(reserved_names)
+    weights = {w.symbol: w.default for w in spec.weights}
+    backward = [guard(to_printable(e), spec.inputs, weights) for e in gradients]
     forward_temps, grad_temps, forward_out, grad_outs = _share(
-        to_printable(forward), [to_printable(e) for e in gradients], spec.save, taken
+        to_printable(forward), backward, spec.save, taken
     )
     if forward.atoms(Maximum, Minimum) and not all(surrogate):
         notes.add(TIE_NOTE)
@@ -256,6 +270,10 @@ def kink_functions(expr: sympy.Expr) -> list[sympy.Expr]:
         elif isinstance(node, sympy.core.relational.Relational):
             kinks.append(node.lhs - node.rhs)
     return kinks
+
+
+#: Functions whose derivative is a convention (0 almost everywhere, a Dirac delta at the jump).
+STEPS = (sympy.sign, sympy.Heaviside, sympy.floor, sympy.ceiling, Round)
 
 
 def _fresh_symbols(prefix: str, taken: set[str]) -> Iterator[sympy.Symbol]:

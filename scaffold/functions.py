@@ -14,6 +14,9 @@ Stable: ``Sigmoid``, ``Softplus``, ``Log1p``, ``Expm1``, ``LogCosh``, ``LogAddEx
 formulas that overflow or cancel in floating point (see ``stabilize``); their derivatives are
 written in terms of stable blocks too. With constant arguments they evaluate to numbers through
 their defining formulas, so a constant block prints as a Python number.
+
+``SafeInput(v, c, s)`` is v where the condition c holds and the number s elsewhere: the inner
+``tf.where`` of a double-where (see ``guard``).
 """
 
 from __future__ import annotations
@@ -150,6 +153,16 @@ class Minimum(_Extremum):
 def relu(u: sympy.Expr) -> sympy.Expr:
     """Return Max(u, 0), whose derivative at u = 0 is 0, as tf.nn.relu's."""
     return Maximum(u, 0)
+
+
+class SafeInput(sympy.Function):
+    """``SafeInput(v, c, s)``: v where c holds, else the number s (the inner where of a guard).
+
+    Only code is printed from it (``tf.where(c, v, s)``); it is never differentiated.
+    """
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
 
 
 # Numerically stable building blocks. Each knows its derivative in terms of itself (or another

@@ -431,8 +431,11 @@ def _second_skip(analysis: Analysis, refs: References) -> str:
     """Why the generated test does not check second derivatives ("" when it does)."""
     if any(analysis.surrogate):
         return "the gradient is a surrogate, not a derivative: it has no second derivative to check"
-    if not analysis.smooth:
-        return "f has kinks or jumps: its second derivative is a convention or a Dirac delta"
+    if not analysis.second_order:
+        return (
+            "f has steps (sign, Heaviside, floor, ceiling or round): their derivative is a"
+            " convention (0) and its derivative a Dirac delta"
+        )
     if not refs.second:
         return "the second derivative is not finite at every test point"
     return ""

@@ -30,6 +30,7 @@ from .functions import (
     Maximum,
     Minimum,
     Round,
+    SafeInput,
     Sigmoid,
     Softplus,
 )
@@ -283,6 +284,11 @@ class TensorFlowPrinter(StrPrinter):
 
     def _print_Minimum(self, expr: Minimum) -> str:
         return self._print_Min(expr)
+
+    def _print_SafeInput(self, expr: SafeInput) -> str:
+        # The inner where of a double-where: the tensor first, so the number takes its dtype.
+        value, condition, safe = expr.args
+        return f"tf.where({self._print(condition)}, {self._print(value)}, {self._print(safe)})"
 
     def _nested(self, function: str, args: tuple[sympy.Expr, ...]) -> str:
         code = self._print(args[0])

@@ -168,14 +168,18 @@ def _largest_constant(analysis: Analysis) -> float:
 
 
 def _second_derivatives(analysis: Analysis, points, weights, modules) -> tuple:
-    """d2f/dx_i2 at the points for each input, if f is smooth and they are all finite."""
-    if not analysis.smooth:
+    """d2f/dx_i2 at the points for each input, if it is exact there and finite everywhere.
+
+    Points are away from kinks and jumps, where DiracDelta terms vanish.
+    """
+    if not analysis.second_order:
         return ()
     arguments = list(analysis.spec.variables)
     columns = []
     with mpmath.workdps(DIGITS):
         for index, symbol in enumerate(analysis.spec.inputs):
             second = sympy.diff(analysis.gradients[index], symbol)
+            second = second.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
             func = sympy.lambdify(arguments, second, modules=modules)
             column = []
             for point in points:

@@ -21,10 +21,12 @@ from scaffold.functions import (
     LogCosh,
     Maximum,
     Minimum,
+    SafeInput,
     Sigmoid,
     Softplus,
     StableBlock,
 )
+from scaffold.guard import guard
 from scaffold.parse import parse
 from scaffold.reference import PREFERRED_MAGNITUDE, references
 from scaffold.spec import build_spec
@@ -237,3 +239,48 @@ def test_the_grid_holds_ties_for_several_inputs():
         assert [g[index] for g in refs.grid_gradients] == [1.0, 0.0, 0.0]
     pairs = [p for p in refs.grid_points if p[1] == p[2] != p[0]]
     assert pairs  # two tied, one apart
+
+
+# 7. Conditionals under second derivatives -----------------------------------------------------
+def test_the_backward_pass_guards_branches_that_are_not_finite_where_unselected():
+    plan, _ = plan_of("Piecewise((log(x), x > 0), (0, True))")
+    assert plan.inputs[0].grad_code == "tf.where(t0, dy/tf.where(t0, x, 1), tf.zeros_like(x))"
+    plan, _ = plan_of("Piecewise((sqrt(x), x > 0), (0, True))")
+    assert "tf.math.sqrt(tf.where(t0, x, 1))" in plan.inputs[0].grad_code
+    # A branch finite everywhere needs no guard.
+    plan, _ = plan_of("Piecewise((x**2, x > 0), (x, True))")
+    assert plan.inputs[0].grad_code.count("tf.where") == 1
+
+
+def test_the_safe_value_satisfies_the_branch_and_keeps_it_finite():
+    # log(x - 3) is selected where x > 4: 1 and 2 would be NaN; the safe input is in its domain.
+    backward = guard(sympy.Piecewise((1 / (x - 3), x > 4), (0, True)).diff(x), (x,), weights={})
+    (safe_input,) = backward.atoms(SafeInput)
+    value, condition, safe = safe_input.args
+    assert value == x and condition == (x > 4) and safe > 4
+    # A weight in a guarded branch takes its initial value where the branch is not selected.
+    backward = guard(
+        sympy.Piecewise((sympy.sqrt(a * x), a * x > 0), (0, True)), (x,), {a: sympy.Integer(2)}
+    )
+    safe = {s.args[0]: s.args[2] for s in backward.atoms(SafeInput)}
+    assert safe[a] == 2 and safe[x] * 2 > 0
+
+
+def test_second_derivatives_are_checked_for_conditionals_and_kinks_not_for_steps():
+    for text in (
+        "Piecewise((log(x), x > 0), (0, True))",
+        "Piecewise((x, x > 0), (exp(x) - 1, True))",
+        "Max(x, a*x)",
+        "Abs(x)**3",
+    ):
+        options = {"params": ("a=0.25",)} if "a" in text else {}
+        plan, _ = plan_of(text, **options)
+        assert plan.second_skip == "" and plan.inputs[0].second_reference, text
+    safe_log = references(analysis_of("Piecewise((log(x), x > 0), (0, True))"))
+    for (point,), second in zip(safe_log.points, safe_log.second[0], strict=True):
+        assert second == (-1 / point**2 if point > 0 else 0.0)
+    for text in ("x*Heaviside(x)", "round(x) + x", "x*sign(x)"):
+        plan, _ = plan_of(text)
+        assert "steps" in plan.second_skip, text
+    plan, _ = plan_of("round(x)", grads=("1",))
+    assert "surrogate" in plan.second_skip

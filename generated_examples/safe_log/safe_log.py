@@ -36,7 +36,7 @@ def safe_log(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return tf.where(t0, dy / x, tf.zeros_like(x))
+        return tf.where(t0, dy / tf.where(t0, x, 1), tf.zeros_like(x))
 
     return y, grad
 

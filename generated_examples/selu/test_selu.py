@@ -154,6 +154,19 @@ EXTREME_GRADIENTS = {
         1.0507009873554805,
     ],
 }
+# d2f/dx2 for each input at the test points.
+SECOND_REFERENCE = {
+    "x": [
+        0.0,
+        0.941042764660262,
+        0.0,
+        0.26961326612574005,
+        0.0,
+        0.16352871217052292,
+        0.0,
+        1.28625295500473,
+    ],
+}
 INPUTS = ["x"]
 WEIGHT_SHAPES = {}
 # Relative tolerance per dtype; the absolute one is this times the largest reference.
@@ -369,10 +382,22 @@ def test_extreme_inputs_stay_finite_and_exact_in_float32(device):
         )
 
 
-def test_second_derivative():
-    pytest.skip(
-        "second derivative not checked: f has kinks or jumps: its second derivative is a convention or a Dirac delta"
-    )
+def test_second_derivative_matches_reference(device):
+    """A nested GradientTape differentiates the backward pass: d2f/dx2 vs SymPy's."""
+    arguments = _arguments(tf.float64)
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch(arguments)
+        with tf.GradientTape() as inner:
+            inner.watch(arguments)
+            y = op(*arguments)
+        first = inner.gradient(y, arguments)
+    for index, name in enumerate(INPUTS):
+        second = outer.gradient(first[index], arguments[index])
+        if second is None:  # f is linear in this input
+            second = tf.zeros_like(arguments[index])
+        _assert_close(
+            second, SECOND_REFERENCE[name], "float64", f"d2f/d{name}2", POINTS
+        )
 
 
 def test_graph_and_xla_match_eager(device):
