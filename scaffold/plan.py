@@ -328,7 +328,9 @@ def build_plan(
     test_op, test_layer = _fresh_name("op", in_tests), _fresh_name("Layer", in_tests)
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
-    plain_forward = test_printer.doprint_shaped(analysis.parsed.expr)
+    plain_forward = _broadcast_to_inputs(
+        test_printer.doprint_shaped(analysis.parsed.expr), analysis.parsed.expr, spec.inputs
+    )
     n_inputs = len(spec.inputs)
     return LayerPlan(
         name=name,
@@ -345,7 +347,9 @@ def build_plan(
         stable_text=math_text(analysis.forward) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=printer.doprint_shaped(forward_out),
+        forward_return=_broadcast_to_inputs(
+            printer.doprint_shaped(forward_out), analysis.forward, spec.inputs
+        ),
         grad_lines=grad_lines,
         saved=tuple(saved),
         save=spec.save,
@@ -369,6 +373,22 @@ def build_plan(
         extreme_forward=tuple(repr(v) for v in refs.extreme_forward),
         second_skip=_second_skip(analysis, refs),
     )
+
+
+def _broadcast_to_inputs(code: str, forward: sympy.Expr, inputs: tuple[sympy.Symbol, ...]) -> str:
+    """The forward output with the broadcast shape of all inputs, even those f does not use.
+
+    ``a*b`` with input x would otherwise return a scalar, and ``sin(x)`` with inputs x, y the
+    shape of x, while the layer reports the broadcast shape. A constant f already has the first
+    input's shape (``tf.ones_like``).
+    """
+    used = forward.free_symbols or {inputs[0]}
+    if all(symbol in used for symbol in inputs):
+        return code
+    shape = f"tf.shape({inputs[0].name})"
+    for symbol in inputs[1:]:
+        shape = f"tf.broadcast_dynamic_shape({shape}, tf.shape({symbol.name}))"
+    return f"tf.broadcast_to({code}, {shape})"
 
 
 def _stopped_forward(analysis: Analysis, taken: set[str]):

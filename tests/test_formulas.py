@@ -6,6 +6,7 @@ test_generated.py.
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 
@@ -284,3 +285,38 @@ def test_second_derivatives_are_checked_for_conditionals_and_kinks_not_for_steps
         assert "steps" in plan.second_skip, text
     plan, _ = plan_of("round(x)", grads=("1",))
     assert "surrogate" in plan.second_skip
+
+
+# 8. Output shape ------------------------------------------------------------------------------
+def test_the_output_has_the_broadcast_shape_of_every_input():
+    plan, _ = plan_of("a*b", params=("a=1", "b=2"), inputs="x")
+    assert plan.forward_return == "tf.broadcast_to(a*b, tf.shape(x))"
+    assert plan.plain_forward == "tf.broadcast_to(a*b, tf.shape(x))"
+    assert plan.inputs[0].grad_code == "tf.zeros_like(x)"
+    plan, _ = plan_of("sin(x)", inputs="x,y")
+    shape = "tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))"
+    assert plan.forward_return == f"tf.broadcast_to(tf.math.sin(x), {shape})"
+    assert plan.inputs[0].grad_code == "_sum_to_shape(dy*tf.math.cos(x), x)"
+    # Every input used: nothing to add.
+    plan, _ = plan_of("x*sin(y)", inputs="x,y")
+    assert "broadcast_to" not in plan.forward_return
+
+
+def _broadcast_shapes():
+    """The generated module's shape helper, without importing TensorFlow."""
+    _, files = plan_of("x*sin(y)", inputs="x,y")
+    tree = ast.parse(files["op.py"])
+    (helper,) = [n for n in tree.body if getattr(n, "name", "") == "_broadcast_shapes"]
+    namespace: dict = {}
+    exec(compile(ast.Module([helper], []), "op.py", "exec"), namespace)  # our generated code
+    return namespace["_broadcast_shapes"]
+
+
+def test_the_layers_shape_helper_broadcasts_as_numpy_does():
+    broadcast = _broadcast_shapes()
+    assert broadcast((2, 3), (3,)) == (2, 3)
+    assert broadcast((None, 1), (4,)) == (None, 4)
+    assert broadcast((None, 4), (1,), (5, 1, 1)) == (5, None, 4)
+    assert broadcast((None,), (None,)) == (None,)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        broadcast((2, 3), (4,))

@@ -39,13 +39,21 @@ def _sum_to_shape(grad, like):
 
 
 def _broadcast_shapes(*shapes):
-    """Broadcast static shapes as NumPy does; None stands for an unknown size."""
+    """Broadcast static shapes as NumPy does; None stands for an unknown size.
+
+    Raises ValueError for shapes that do not broadcast, such as (2, 3) and (4,).
+    """
     rank = max(len(shape) for shape in shapes)
     padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
     result = []
-    for sizes in zip(*padded, strict=True):
-        known = {size for size in sizes if size != 1}
-        result.append(None if None in known else max(known, default=1))
+    for axis, sizes in enumerate(zip(*padded, strict=True)):
+        known = {size for size in sizes if size not in (1, None)}
+        if len(known) > 1:
+            raise ValueError(f"shapes {shapes} do not broadcast (axis {axis - rank})")
+        if known:
+            result.append(known.pop())
+        else:
+            result.append(None if None in sizes else 1)
     return tuple(result)
 
 
