@@ -174,6 +174,10 @@ class StableBlock(sympy.Function):
         """The plain formula this block stands for."""
         raise NotImplementedError
 
+    def stable_form(self) -> sympy.Expr:
+        """How the generated code computes it, in functions a user can type."""
+        return self.definition()
+
     def _eval_evalf(self, prec: int) -> sympy.Expr | None:
         # Constant blocks (sigmoid(2), from a formula such as x*sigmoid(2)) become numbers.
         if not self.is_number:
@@ -258,6 +262,11 @@ class LogCosh(StableBlock):
         """log(cosh(u))."""
         return sympy.log(sympy.cosh(self.args[0]))
 
+    def stable_form(self) -> sympy.Expr:
+        """|u| + log1p(exp(-2|u|)) - log(2)."""
+        magnitude = sympy.Abs(self.args[0])
+        return magnitude + Log1p(sympy.exp(-2 * magnitude)) - sympy.log(2)
+
     def _eval_rewrite_as_cosh(self, arg: sympy.Expr, **kwargs) -> sympy.Expr:
         return sympy.log(sympy.cosh(arg))
 
@@ -273,6 +282,11 @@ class LogAddExp(StableBlock):
     def definition(self) -> sympy.Expr:
         """log(exp(a)+exp(b))."""
         return sympy.log(sympy.exp(self.args[0]) + sympy.exp(self.args[1]))
+
+    def stable_form(self) -> sympy.Expr:
+        """max(a, b) + log1p(exp(-|a-b|))."""
+        a, b = self.args
+        return Maximum(a, b) + Log1p(sympy.exp(-sympy.Abs(a - b)))
 
     def _eval_rewrite_as_exp(self, a: sympy.Expr, b: sympy.Expr, **kwargs) -> sympy.Expr:
         return sympy.log(sympy.exp(a) + sympy.exp(b))

@@ -130,6 +130,7 @@ def test_large_values_are_tested_and_their_magnitude_is_given():
         assert magnitude == max(abs(float(value)), abs(float(gradient)), 200000.0)
     assert min(magnitudes) > 65504
     assert "100000.0 * (x * x)" in files["op.py"]  # a float literal: no int overflow
+    assert "f(x) = 100000*x**2" in files["op.py"]
 
 
 def test_points_every_dtype_holds_are_preferred():

@@ -13,7 +13,7 @@ LaTeX: :math:`f = \begin{cases} x & \text{for}\: x > 0 \\e^{x} - 1 & \text{other
 
 Computed in a numerically stable form (so neither pass overflows or cancels)::
 
-    f(x) = Piecewise((x, x > 0), (Expm1(x), True))
+    f(x) = Piecewise((x, x > 0), (expm1(x), True))
 
 with the rewrites exp(u)-1 -> expm1(u). The derivatives above are of this form.
 

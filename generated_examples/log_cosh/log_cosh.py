@@ -13,7 +13,7 @@ LaTeX: :math:`f = \log{\left(\cosh{\left(x \right)} \right)}`.
 
 Computed in a numerically stable form (so neither pass overflows or cancels)::
 
-    f(x) = LogCosh(x)
+    f(x) = -log(2) + Abs(x) + log1p(exp(-2*Abs(x)))
 
 with the rewrites log(cosh(u)) -> logcosh(u). The derivatives above are of this form.
 

@@ -13,7 +13,7 @@ LaTeX: :math:`f = \frac{2101401974710961 \left(\begin{cases} x & \text{for}\: x 
 
 Computed in a numerically stable form (so neither pass overflows or cancels)::
 
-    f(x) = 1.0507009873554805*Piecewise((x, x > 0), (1.6732632423543772*Expm1(x), True))
+    f(x) = 1.0507009873554805*Piecewise((x, x > 0), (1.6732632423543772*expm1(x), True))
 
 with the rewrites exp(u)-1 -> expm1(u). The derivatives above are of this form.
 
