@@ -240,7 +240,7 @@ class TensorFlowPrinter(StrPrinter):
                 f" (it appears in {expr})",
                 hint="supported functions: " + ", ".join(supported_functions()),
             )
-        args = ", ".join(self._print(arg) for arg in expr.args)
+        args = ", ".join(_unwrapped(self._print(arg)) for arg in expr.args)
         if expr.func in NEEDS_FLOAT32 and not self.float64_only:
             return self._in_float32(name, args)
         return f"{name}({args})"
@@ -272,7 +272,7 @@ class TensorFlowPrinter(StrPrinter):
     def _helper(self, expr: sympy.Function) -> str:
         name = HELPERS[type(expr)]
         self.helpers.add(name)
-        return f"_{name}({', '.join(self._print(arg) for arg in expr.args)})"
+        return f"_{name}({', '.join(_unwrapped(self._print(arg)) for arg in expr.args)})"
 
     def _print_Max(self, expr: sympy.Max | Maximum) -> str:
         # The forward value does not depend on the order; the tie rule is in the derivative.
@@ -379,6 +379,18 @@ def _tensors_first(args: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:
     while tf.math.minimum(x, 1) converts 1 to x's dtype.
     """
     return tuple(sorted(args, key=lambda arg: not arg.free_symbols))
+
+
+def _unwrapped(code: str) -> str:
+    """``code`` without one pair of parentheses around all of it: f(x*x), not f((x*x))."""
+    if not (code.startswith("(") and code.endswith(")")):
+        return code
+    depth = 0
+    for index, char in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and index < len(code) - 1:
+            return code  # (a)*(b): the first group closes before the end
+    return code[1:-1]
 
 
 def _large(number: sympy.Rational) -> bool:

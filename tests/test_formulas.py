@@ -1,7 +1,9 @@
 """Formulas users type: each gives a correct plan, or a clear refusal, never a crash (no TF).
 
-The examples of issue 12 (math part). The generated tests of layers built from these run in
-test_generated.py.
+The examples of issue 12 (math part): constant subtrees, weights with exact symbolic values,
+constant gradients, large values, the names scaffold computes with, ties of Max/Min, NaN-safe
+conditionals under second derivatives, and the output shape of formulas that do not use every
+input. The generated tests of layers built from these run in test_generated.py.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,24 @@ LAYERS = {
     ),
     "gelu_inputs": ("0.5*x*(1+erf(x/sqrt(2)))", Options(save="inputs")),
     "product_inputs": ("x*sin(y)", Options(inputs="x,y", save="inputs")),
+    # Issue 12. Constant subtrees that look like stable patterns are numbers in the code.
+    "constant_blocks": (
+        "x/(1+exp(-1)) + x*log(1+exp(2)) + x*log(cosh(1)) + exp(2) - 1 + x*round(pi)"
+        " + x*log(1+pi)"
+    ),
+    # A constant irrational slope; an input f does not use still shapes the output.
+    "pi_times_x": ("pi*x", Options(inputs="x,y")),
+    # The names scaffold computes with, and a weight with an exact symbolic value.
+    "named_functions": (
+        "x*sigmoid(b*x) + softplus(x) + log1p(x**2) + expm1(x/4) + pow(x, 2)/4 + relu(x)",
+        Options(params=("b=pi/4",)),
+    ),
+    # Weights only: the output has the input's shape.
+    "weights_only": ("a*b", Options(params=("a=1", "b=2"), inputs="x")),
+    # Ties on the grid: x takes the gradient where x == y, as tf.maximum(x, y).
+    "max_xy": ("Max(x, y)", Options(inputs="x,y")),
+    # Second derivatives through a conditional whose branch is NaN where not selected.
+    "sqrt_branch": "Piecewise((sqrt(x), x > 0), (0, True))",
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
 TEST_IMPORTS = RUNTIME_IMPORTS | {
@@ -174,31 +193,114 @@ def test_generated_tests_pass_for_every_required_function(generated, tmp_path):
     assert len(report.cases) >= 20 * len(expected_files)
 
 
-@pytest.mark.slow
-def test_generated_tests_catch_wrong_gradients(tmp_path):
-    """Mutants of correct layers: a 0.1 % wrong gradient, one that ignores dy, and a
-    parameter gradient not summed to the parameter's shape (TensorFlow accepts it silently)."""
-    mutants = {
-        "mutant_scaled": ("sin(x)", "dy * tf.math.cos(x)", "dy * 1.001 * tf.math.cos(x)"),
-        "mutant_upstream": ("sin(x)", "dy * tf.math.cos(x)", "tf.math.cos(x)"),
-        "mutant_unsummed": ("a*sin(x)", "_sum_to_shape(dy * t0, a)", "dy * t0"),
-    }
-    for name, (expression, good, bad) in mutants.items():
-        options = Options(params=("a=1.5",)) if "a" in expression else None
-        generate(expression, name=name, out=tmp_path / name, options=options)
-        module = tmp_path / name / f"{name}.py"
+#: name -> (expression, options, code in the correct layer, the mutant's code instead, the
+#: generated tests that must fail). Each mutant is a correct layer edited to be wrong.
+MUTANTS = {
+    # A 0.1 % wrong gradient, one that ignores dy, and a parameter gradient not summed to the
+    # parameter's shape (TensorFlow accepts it silently).
+    "mutant_scaled": (
+        "sin(x)",
+        None,
+        "dy * tf.math.cos(x)",
+        "dy * 1.001 * tf.math.cos(x)",
+        {"test_gradient_matches_reference"},
+    ),
+    "mutant_upstream": (
+        "sin(x)",
+        None,
+        "dy * tf.math.cos(x)",
+        "tf.math.cos(x)",
+        {"test_gradient_matches_reference"},
+    ),
+    "mutant_unsummed": (
+        "a*sin(x)",
+        Options(params=("a=1.5",)),
+        "_sum_to_shape(dy * t0, a)",
+        "dy * t0",
+        {"test_gradient_matches_reference"},
+    ),
+    # Ties: at x == y the gradient is lost (both arguments 0, as Heaviside(0) = 0 had it).
+    "mutant_tie_lost": (
+        "Max(x, y)",
+        Options(inputs="x,y"),
+        "tf.where(t0, dy, tf.zeros_like(x))",
+        "tf.where(x > y, dy, tf.zeros_like(x))",
+        {"test_values_and_gradients_on_a_grid_through_kinks"},
+    ),
+    # PReLU at x = 0 gives the slope a, not x's 1 (the first argument takes a tie).
+    "mutant_prelu_tie": (
+        "Max(x, a*x)",
+        Options(params=("a=0.25",)),
+        "t1 = x >= t0",
+        "t1 = x > t0",
+        {"test_values_and_gradients_on_a_grid_through_kinks"},
+    ),
+    # The backward pass without the double-where: right first derivatives, NaN second ones.
+    "mutant_unguarded": (
+        "Piecewise((sqrt(x), x > 0), (0, True))",
+        None,
+        "tf.math.sqrt(tf.where(t0, x, 1))",
+        "tf.math.sqrt(x)",
+        {"test_second_derivative_matches_reference"},
+    ),
+    # A conditional whose gradient is right but cannot be differentiated again.
+    "mutant_second_order": (
+        "Piecewise((x**3, x > 0), (x, True))",
+        None,
+        "3 * dy * (x * x)",
+        "3 * dy * tf.stop_gradient(x * x)",
+        {"test_second_derivative_matches_reference"},
+    ),
+}
+#: A correct layer with values beyond float16 (65504) at every test point.
+LARGE = ("large_values", "100000*x**2")
+
+
+@pytest.fixture(scope="module")
+def mutant_report(tmp_path_factory):
+    """One validation run (one TensorFlow start-up) of every mutant and of LARGE."""
+    root = tmp_path_factory.mktemp("mutants")
+    for name, (expression, options, good, bad, _) in MUTANTS.items():
+        generate(expression, name=name, out=root / name, options=options)
+        module = root / name / f"{name}.py"
         source = module.read_text()
-        assert good in source
+        assert source.count(good) == 1, (name, good)
         module.write_text(source.replace(good, bad))
-    report = validate([tmp_path], timeout=600)
-    assert not report.ok
-    for name in mutants:
-        failed = {
-            c.name.split("[")[0]
-            for c in report.cases
-            if c.file.endswith(f"{name}/test_{name}.py") and c.outcome == "failed"
-        }
-        assert "test_gradient_matches_reference" in failed, (name, failed)
+    generate(LARGE[1], name=LARGE[0], out=root / LARGE[0])
+    return validate([root], timeout=900)
+
+
+def _failed(report, name: str) -> set[str]:
+    return {
+        c.name.split("[")[0]
+        for c in report.cases
+        if c.file.endswith(f"{name}/test_{name}.py") and c.outcome in ("failed", "error")
+    }
+
+
+@pytest.mark.slow
+def test_generated_tests_catch_wrong_gradients_ties_and_second_derivatives(mutant_report):
+    """Each mutant fails the generated test meant to catch it; second-order mutants fail
+    nothing else (their first derivatives are right)."""
+    assert not mutant_report.ok
+    for name, (*_, expected) in MUTANTS.items():
+        failed = _failed(mutant_report, name)
+        assert expected <= failed, (name, failed)
+        if expected == {"test_second_derivative_matches_reference"}:
+            assert failed == expected, (name, failed)
+
+
+@pytest.mark.slow
+def test_large_values_fail_at_most_where_float16_cannot_hold_them(mutant_report):
+    """100000*x**2 is tested in float64, float32 and bfloat16; float16 (max 65504) cannot hold
+    it at any test point. Until the test template skips float16 at points beyond its range
+    (plan.point_magnitudes), the float16 checks are the only ones that may fail."""
+    name = LARGE[0]
+    cases = [c for c in mutant_report.cases if c.file.endswith(f"{name}/test_{name}.py")]
+    assert sum(c.outcome == "passed" for c in cases) >= 30
+    failed = {c.name for c in cases if c.outcome in ("failed", "error")}
+    float16 = re.compile(r"\[(?:.*-)?(?:mixed_)?float16\]$")
+    assert all(float16.search(case) for case in failed), failed
 
 
 @pytest.mark.slow
