@@ -8,8 +8,10 @@ backward pass (a second derivative): ``tf.where`` sends a zero gradient to the b
 not select, and zero times that branch's infinite or NaN derivative is NaN (tensorflow#38349).
 The inner where gives the branch a safe input there instead: a point, found by sampling with
 mpmath as ``reference`` does, where the branch's own condition holds and the branch and its
-derivatives are finite. Branches that are finite everywhere (``x**2``, constants) stay as they
-are, so most conditionals cost nothing extra.
+derivatives are finite. When the branch's region is one bound of one input and the branch is
+finite at the bound, a clamp does the same with one op: ``exp(min(x, 0))`` for exp(x) where
+x <= 0 (ELU). Branches that are finite everywhere (``x**2``, constants) stay as they are, so
+most conditionals cost nothing extra.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 import mpmath
 import sympy
 
-from .functions import MPMATH_NAMESPACE, SafeInput
+from .functions import MPMATH_NAMESPACE, Maximum, Minimum, SafeInput
 
 DIGITS = 30
 #: Where a branch must be finite when it is not selected: a grid through 0, the integers and
@@ -66,13 +68,44 @@ def _guard_piecewise(args, inputs, weights, variables) -> sympy.Expr:
         earlier.append(condition)
         used = [v for v in variables if v in value.free_symbols]
         if used and selected is not sympy.true and _unsafe(value, selected, inputs, weights):
-            safe = _safe_point(value, selected, used, inputs, weights)
-            if safe is not None:
+            clamped = _clamped(value, selected, used, inputs, weights)
+            safe = (
+                None if clamped is not None else _safe_point(value, selected, used, inputs, weights)
+            )
+            if clamped is not None:
+                value = clamped
+            elif safe is not None:
                 value = value.xreplace(
                     {v: SafeInput(v, selected, safe[v]) for v in used if v in safe}
                 )
         pieces.append((value, condition))
     return sympy.Piecewise(*pieces)
+
+
+_CLAMPS = {"<": Minimum, "<=": Minimum, ">": Maximum, ">=": Maximum}
+
+
+def _clamped(value, selected, used, inputs, weights) -> sympy.Expr | None:
+    """The branch with its input clamped to its region, if that is one bound of one variable.
+
+    exp(x) selected where x <= 0 becomes exp(min(x, 0)): the same values where it is selected,
+    finite elsewhere, one elementwise op instead of a comparison and a where. Only when the
+    branch and its derivatives are finite at the bound itself (not 1/x at x = 0).
+    """
+    if not isinstance(selected, sympy.core.relational.Relational) or selected.rel_op not in _CLAMPS:
+        return None
+    variable, bound, relation = selected.lhs, selected.rhs, selected
+    if variable.is_number:
+        variable, bound, relation = bound, variable, selected.reversed
+    if used != [variable] or not bound.is_number:
+        return None  # the branch reads other variables too: the double-where guards them all
+    funcs = _functions(value, used, (*inputs, *weights))
+    with mpmath.workdps(DIGITS):
+        # The other inputs do not appear in the branch: any value does.
+        at_bound = [mpmath.mpf(float(bound)) if v == variable else mpmath.mpf(0) for v in inputs]
+        if not _finite(funcs, at_bound + [mpmath.mpf(float(w)) for w in weights.values()]):
+            return None
+    return value.xreplace({variable: _CLAMPS[relation.rel_op](variable, bound)})
 
 
 def _functions(value: sympy.Expr, used, variables) -> list:

@@ -179,8 +179,8 @@ def test_conditionals_take_the_upstream_gradient_into_their_branches():
 
     plan, _ = render_layer("Piecewise((x, x > 0), (exp(x) - 1, True))", name="elu", timeout=None)
     # where(c, dy, dy*exp(x)), not dy*where(c, ones_like(x), exp(x)): one pass and a tensor less.
-    # (exp(x) reads x through a second where: it overflows at large x, where it is not selected.)
-    guarded = "tf.math.exp(tf.where(x <= 0, x, -1))"
+    # (exp(x) reads x clamped to its branch: it overflows at large x, where it is not selected.)
+    guarded = "tf.math.exp(tf.math.minimum(x, 0))"
     assert plan.inputs[0].grad_code == f"tf.where(t0, dy, dy*{guarded})"
     # A coefficient stays outside, where it multiplies once rather than once per branch.
     plan, _ = render_layer("3*Piecewise((x, x > 0), (exp(x) - 1, True))", name="elu3", timeout=None)

@@ -257,11 +257,16 @@ def test_the_backward_pass_guards_branches_that_are_not_finite_where_unselected(
 
 
 def test_the_safe_value_satisfies_the_branch_and_keeps_it_finite():
-    # log(x - 3) is selected where x > 4: 1 and 2 would be NaN; the safe input is in its domain.
-    backward = guard(sympy.Piecewise((1 / (x - 3), x > 4), (0, True)).diff(x), (x,), weights={})
+    # 1/(x - 4) is selected where x > 4: 1 and 2 would do, but 4 itself would not (no clamp).
+    backward = guard(sympy.Piecewise((1 / (x - 4), x > 4), (0, True)).diff(x), (x,), weights={})
     (safe_input,) = backward.atoms(SafeInput)
     value, condition, safe = safe_input.args
     assert value == x and condition == (x > 4) and safe > 4
+    # Finite at its bound: clamped instead, one op (ELU's exp(x) where x <= 0).
+    backward = guard(sympy.Piecewise((x, x > 0), (sympy.exp(x), True)), (x,), weights={})
+    assert backward == sympy.Piecewise((x, x > 0), (sympy.exp(Minimum(x, 0)), True))
+    backward = guard(sympy.Piecewise((1 / (x - 3), x > 4), (0, True)), (x,), weights={})
+    assert backward == sympy.Piecewise((1 / (Maximum(x, 4) - 3), x > 4), (0, True))
     # A weight in a guarded branch takes its initial value where the branch is not selected.
     backward = guard(
         sympy.Piecewise((sympy.sqrt(a * x), a * x > 0), (0, True)), (x,), {a: sympy.Integer(2)}

@@ -42,7 +42,7 @@ def elu(x):
 
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
-        return tf.where(t0, dy, dy * tf.math.exp(tf.where(x <= 0, x, -1)))
+        return tf.where(t0, dy, dy * tf.math.exp(tf.math.minimum(x, 0)))
 
     return y, grad
 

@@ -43,7 +43,7 @@ def selu(x):
     def grad(dy):
         """Return the gradient for x, given the upstream gradient dy."""
         return 1.0507009873554805 * tf.where(
-            t0, dy, 1.6732632423543772 * (dy * tf.math.exp(tf.where(x <= 0, x, -1)))
+            t0, dy, 1.6732632423543772 * (dy * tf.math.exp(tf.math.minimum(x, 0)))
         )
 
     return y, grad
