@@ -4,7 +4,8 @@ Takes the parsed formula and the checked options; gives an ``Analysis``: the for
 in stable form (``stabilize``), one backward expression per function argument (the exact
 derivative, or the user's surrogate), the conventions applied at kinks, and a
 common-subexpression split into what the forward pass computes (and the gradient reuses) and
-what only the gradient needs. No ``simplify``: it has no
+what only the gradient needs; conditionals in the backward pass are NaN-safe under autodiff
+(``guard``), so second derivatives through it are finite. No ``simplify``: it has no
 time bound (seconds on a 4th derivative of mish); ``cse`` does the sharing in milliseconds.
 A gradient that is 0 everywhere (a step without ``--grad``) is a warning in
 ``Analysis.warnings``.
@@ -18,16 +19,22 @@ from dataclasses import dataclass
 import sympy
 
 from .errors import DerivativeError
-from .functions import Round
+from .functions import Maximum, Minimum, Round
+from .guard import guard
 from .parse import ParsedExpression
 from .printing import to_printable
 from .spec import LayerSpec
 from .stabilize import stabilize
 
-#: Why the derivative differs from SymPy's at kinks, stated in the generated docstring.
+#: Conventions at kinks and steps, stated in the generated docstring where they apply.
+TIE_NOTE = (
+    "At a tie of Max or Min exactly one argument takes the gradient, never lost and never split:"
+    " a constant against anything else (so relu'(0) = 0, as tf.nn.relu), otherwise the first"
+    " argument as typed, as tf.maximum and tf.minimum do (x gets it where x >= y)."
+)
 HEAVISIDE_NOTE = (
-    "At kinks the derivative takes Heaviside(0) = 0, as TensorFlow's own gradients do"
-    " (relu'(0) = abs'(0) = 0), not SymPy's Heaviside(0) = 1/2."
+    "At u = 0, Heaviside(u) is 1/2 (SymPy's convention; Heaviside(u, h0) sets the value h0),"
+    " in f and wherever it appears in the derivatives."
 )
 DIRAC_NOTE = (
     "DiracDelta terms of the derivative (from steps such as sign or Heaviside) are taken as 0,"
@@ -66,8 +73,18 @@ class Analysis:
 
     @property
     def smooth(self) -> bool:
-        """No kinks, steps or surrogates: second derivatives and autodiff comparisons apply."""
+        """No kinks, steps, conditionals or surrogates."""
         return not any(self.surrogate) and not kink_functions(self.forward)
+
+    @property
+    def second_order(self) -> bool:
+        """Second derivatives are exact away from kinks: no surrogates, no steps.
+
+        Kinks (Max, Min, Abs) and conditionals are fine: away from them f is as smooth as its
+        pieces, and the backward pass is NaN-safe under autodiff (``guard``). Steps (sign,
+        Heaviside, floor, ceiling, round) have a derivative that is a convention.
+        """
+        return not any(self.surrogate) and not self.forward.has(*STEPS)
 
 
 def analyze(
@@ -103,9 +120,14 @@ def analyze(
         if derivative == 0 and variable in trained and variable in parsed.expr.free_symbols:
             warnings.append(_zero_gradient_warning(variable, spec))
     taken = {s.name for s in spec.variables} | set(reserved_names)
+    weights = {w.symbol: w.default for w in spec.weights}
+    backward = [guard(to_printable(e), spec.inputs, weights) for e in gradients]
     forward_temps, grad_temps, forward_out, grad_outs = _share(
-        to_printable(forward), [to_printable(e) for e in gradients], spec.save, taken
+        to_printable(forward), backward, spec.save, taken
     )
+    if forward.atoms(Maximum, Minimum) and not all(surrogate):
+        notes.add(TIE_NOTE)
+    heaviside = heaviside_note(forward)
     return Analysis(
         parsed=parsed,
         spec=spec,
@@ -113,7 +135,11 @@ def analyze(
         rewrites=rewrites,
         gradients=tuple(gradients),
         surrogate=tuple(surrogate),
-        notes=tuple(note for note in (HEAVISIDE_NOTE, DIRAC_NOTE) if note in notes),
+        notes=tuple(
+            note
+            for note in (TIE_NOTE if TIE_NOTE in notes else "", heaviside, DIRAC_NOTE)
+            if note and (note in notes or note == heaviside)
+        ),
         forward_temps=forward_temps,
         grad_temps=grad_temps,
         forward_out=forward_out,
@@ -148,10 +174,10 @@ def _share(forward: sympy.Expr, gradients: list[sympy.Expr], save: str, taken: s
     """
     symbols = _fresh_symbols("t", taken)
     if save == "inputs":
-        forward_temps, (forward_out,) = sympy.cse([forward], symbols=symbols)
-        grad_temps, grad_outs = sympy.cse(gradients, symbols=symbols)
+        forward_temps, (forward_out,) = _cse([forward], symbols)
+        grad_temps, grad_outs = _cse(gradients, symbols)
         return tuple(forward_temps), tuple(grad_temps), forward_out, tuple(grad_outs)
-    replacements, reduced = sympy.cse([forward, *gradients], symbols=symbols)
+    replacements, reduced = _cse([forward, *gradients], symbols)
     forward_out, grad_outs = reduced[0], tuple(reduced[1:])
     if save == "derivative":
         return tuple(replacements), (), forward_out, grad_outs
@@ -164,17 +190,57 @@ def _share(forward: sympy.Expr, gradients: list[sympy.Expr], save: str, taken: s
     )
 
 
+def _cse(exprs: list[sympy.Expr], symbols: Iterator[sympy.Symbol]):
+    """``sympy.cse`` that leaves constants whole: a temporary is never a number.
+
+    A temporary ``t0 = exp(2)`` would be a Python float, and ``log(1 + t0)`` a float32 tensor
+    that meets a float64 input. Constants stay in the expressions, where the printer turns each
+    into one Python number.
+    """
+    hidden: dict[sympy.Expr, sympy.Dummy] = {}
+    for expr in exprs:
+        pending = [expr]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, sympy.Expr) and node.is_number and node.args:
+                hidden.setdefault(node, sympy.Dummy(real=True))
+            else:
+                pending.extend(node.args)
+    shown = {dummy: constant for constant, dummy in hidden.items()}
+    replacements, reduced = sympy.cse([e.xreplace(hidden) for e in exprs], symbols=symbols)
+    return (
+        [(symbol, e.xreplace(shown)) for symbol, e in replacements],
+        [e.xreplace(shown) for e in reduced],
+    )
+
+
+def heaviside_note(forward: sympy.Expr) -> str:
+    """The value of each Heaviside of ``forward`` at 0, stated for the docstring ("" if none)."""
+    values = sorted({h.args[1] for h in forward.atoms(sympy.Heaviside)}, key=str)
+    if values == [sympy.S.Half]:
+        return HEAVISIDE_NOTE
+    if not values:
+        return ""
+    parts = [
+        "Heaviside(u) is 1/2" if h0 == sympy.S.Half else f"Heaviside(u, {h0}) is {h0}"
+        for h0 in values
+    ]
+    return f"At u = 0, {' and '.join(parts)}, in f and wherever it appears in the derivatives" + (
+        " (1/2 is SymPy's convention)." if sympy.S.Half in values else "."
+    )
+
+
 def tensorflow_conventions(derivative: sympy.Expr) -> tuple[sympy.Expr, set[str]]:
-    """Heaviside(0) = 0 and DiracDelta = 0 in derivatives, as TensorFlow's gradients have it."""
+    """DiracDelta = 0 in derivatives, as TensorFlow's gradients of sign, floor, round are 0.
+
+    Ties of Max and Min need nothing here: ``functions.Maximum`` differentiates by the tie rule.
+    A Heaviside in a derivative is the forward's own (x*Heaviside(x) gives Heaviside(x)) and
+    keeps its value at 0, as TensorFlow's autodiff of the same formula would.
+    """
     applied = set()
     if derivative.has(sympy.DiracDelta):
         derivative = derivative.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
         applied.add(DIRAC_NOTE)
-    if derivative.has(sympy.Heaviside):
-        derivative = derivative.replace(
-            sympy.Heaviside, lambda arg, *at_zero: sympy.Heaviside(arg, 0)
-        )
-        applied.add(HEAVISIDE_NOTE)
     return derivative, applied
 
 
@@ -217,7 +283,7 @@ def kink_functions(expr: sympy.Expr) -> list[sympy.Expr]:
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
             kinks.append(node.args[0])
-        elif isinstance(node, (sympy.Max, sympy.Min)):
+        elif isinstance(node, (sympy.Max, sympy.Min, Maximum, Minimum)):
             kinks.extend(a - b for i, a in enumerate(node.args) for b in node.args[i + 1 :])
         elif isinstance(node, (sympy.floor, sympy.ceiling)):
             kinks.append(sympy.sin(sympy.pi * node.args[0]))
@@ -226,6 +292,10 @@ def kink_functions(expr: sympy.Expr) -> list[sympy.Expr]:
         elif isinstance(node, sympy.core.relational.Relational):
             kinks.append(node.lhs - node.rhs)
     return kinks
+
+
+#: Functions whose derivative is a convention (0 almost everywhere, a Dirac delta at the jump).
+STEPS = (sympy.sign, sympy.Heaviside, sympy.floor, sympy.ceiling, Round)
 
 
 def _fresh_symbols(prefix: str, taken: set[str]) -> Iterator[sympy.Symbol]:

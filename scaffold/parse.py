@@ -22,7 +22,18 @@ from fractions import Fraction
 import sympy
 
 from .errors import ExpressionError
-from .functions import Ceiling, Floor, Round
+from .functions import (
+    Ceiling,
+    Expm1,
+    Floor,
+    Log1p,
+    Maximum,
+    Minimum,
+    Round,
+    Sigmoid,
+    Softplus,
+    relu,
+)
 from .hints import character_fix, product_fix, syntax_fix
 
 MAX_LENGTH = 1000
@@ -61,22 +72,32 @@ FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
     "loggamma": (sympy.loggamma, (1,)),
     "lgamma": (sympy.loggamma, (1,)),
     "digamma": (sympy.digamma, (1,)),
-    # Non-smooth: derivatives follow TensorFlow's registered gradients (see analyze.py).
+    "polygamma": (sympy.polygamma, (2,)),  # polygamma(n, x): n a small integer
+    # The stable blocks scaffold computes with (see functions.py), and pow(x, y) = x**y.
+    "sigmoid": (Sigmoid, (1,)),
+    "softplus": (Softplus, (1,)),
+    "log1p": (Log1p, (1,)),
+    "expm1": (Expm1, (1,)),
+    "pow": (sympy.Pow, (2,)),
+    # Non-smooth: derivatives follow TensorFlow's registered gradients (see analyze.py); Max and
+    # Min keep their arguments in the order typed, which decides ties (functions.Maximum).
     "Abs": (sympy.Abs, (1,)),
     "abs": (sympy.Abs, (1,)),
     "sign": (sympy.sign, (1,)),
-    "Max": (sympy.Max, (2, 3, 4)),
-    "max": (sympy.Max, (2, 3, 4)),
-    "Min": (sympy.Min, (2, 3, 4)),
-    "min": (sympy.Min, (2, 3, 4)),
-    "Heaviside": (sympy.Heaviside, (1,)),
+    "Max": (Maximum, (2, 3, 4)),
+    "max": (Maximum, (2, 3, 4)),
+    "Min": (Minimum, (2, 3, 4)),
+    "min": (Minimum, (2, 3, 4)),
+    "relu": (relu, (1,)),
+    "Heaviside": (sympy.Heaviside, (1, 2)),  # Heaviside(x, h0): h0 is the value at 0 (1/2)
     "floor": (Floor, (1,)),
     "ceiling": (Ceiling, (1,)),
     "ceil": (Ceiling, (1,)),
     "round": (Round, (1,)),
 }
 _GAMMA_FAMILY = {"loggamma", "lgamma", "digamma"}
-_EXPONENTIAL = {"exp", "sinh", "cosh"}
+_EXPONENTIAL = {"exp", "expm1", "sinh", "cosh"}
+MAX_POLYGAMMA_ORDER = 10
 #: Functions taking conditions: handled by ``_Builder._conditional``.
 CONDITIONALS = ("Piecewise", "where")
 
@@ -325,6 +346,8 @@ class _Builder:
             raise self.error(node, f"{name}() takes {wanted} argument(s), got {len(node.args)}")
         args = [self.build(arg) for arg in node.args]
         self._check_constant_arguments(node, name, args)
+        if constructor is sympy.Pow:
+            return self._power(node, *args)  # the same bounds as x**y
         return constructor(*args)
 
     def _check_constant_arguments(self, node: ast.Call, name: str, args: list) -> None:
@@ -338,6 +361,18 @@ class _Builder:
                 )
             if args[0].is_Integer and args[0] <= 0:
                 raise self.error(node, f"{name}() has a pole at {args[0]}")
+        if name == "Heaviside" and len(args) == 2 and not args[1].is_number:
+            raise self.error(
+                node.args[1],
+                "the second argument of Heaviside(x, h0) is its value at x = 0: a number",
+                hint="e.g. Heaviside(x, 0) or Heaviside(x, 1); Heaviside(x) is 1/2 at 0",
+            )
+        if name == "polygamma" and not (args[0].is_Integer and 0 <= args[0] <= MAX_POLYGAMMA_ORDER):
+            raise self.error(
+                node.args[0],
+                f"the order n of polygamma(n, x) must be an integer from 0 to"
+                f" {MAX_POLYGAMMA_ORDER}",
+            )
         bad_base = len(args) == 2 and not (args[1].is_positive and args[1] != 1)
         if name == "log" and args[-1].is_number and bad_base:
             raise self.error(node, "the base of log(x, b) must be positive and not 1")

@@ -176,6 +176,9 @@ class LayerPlan:
     point_rows: tuple[str, ...]  # source lines of the test points' rows (inputs, f, gradients)
     grid_rows: tuple[str, ...]  # ... of the grid through 0 and the kinks
     extreme_rows: tuple[str, ...]  # ... of the extreme inputs representable in float32
+    # The largest constant of the code (100000 in 100000*x**2): a dtype whose largest finite
+    # value is below it cannot run the layer at all (float16: 65504).
+    largest_constant: str
     second_skip: str  # why second derivatives are not checked, or ""
     uses_tf_in_test: bool  # the test's own code (formula, updates) calls TensorFlow
     imports: tuple[str, ...]  # the test's import lines for the layer and the checks (layout)
@@ -374,7 +377,9 @@ def build_plan(
     forward_lines += tuple(derivative_lines)
     test_printer = TensorFlowPrinter(like=first, float64_only=True)
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
-    plain_forward = test_printer.doprint_shaped(analysis.parsed.expr)
+    plain_forward = _broadcast_to_inputs(
+        test_printer.doprint_shaped(analysis.parsed.expr), analysis.parsed.expr, spec.inputs
+    )
     n_inputs = len(spec.inputs)
     return LayerPlan(
         name=name,
@@ -391,7 +396,9 @@ def build_plan(
         stable_text=math_text(analysis.forward) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=printer.doprint_shaped(forward_out),
+        forward_return=_broadcast_to_inputs(
+            printer.doprint_shaped(forward_out), analysis.forward, spec.inputs
+        ),
         grad_lines=grad_lines,
         saved=tuple(saved),
         save=spec.save,
@@ -407,6 +414,7 @@ def build_plan(
         point_rows=_rows(refs.points, refs.forward, refs.gradients, refs.second),
         grid_rows=_rows(refs.grid_points, refs.grid_forward, refs.grid_gradients),
         extreme_rows=_rows(refs.extreme_points, refs.extreme_forward, refs.extreme_gradients),
+        largest_constant=repr(refs.largest_constant),
         second_skip=_second_skip(analysis, refs),
         uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
         imports=imports,
@@ -415,6 +423,22 @@ def build_plan(
         checks_api=CHECKS_API,
         warnings=spec.warnings + analysis.warnings,
     )
+
+
+def _broadcast_to_inputs(code: str, forward: sympy.Expr, inputs: tuple[sympy.Symbol, ...]) -> str:
+    """The forward output with the broadcast shape of all inputs, even those f does not use.
+
+    ``a*b`` with input x would otherwise return a scalar, and ``sin(x)`` with inputs x, y the
+    shape of x, while the layer reports the broadcast shape. A constant f already has the first
+    input's shape (``tf.ones_like``).
+    """
+    used = forward.free_symbols or {inputs[0]}
+    if all(symbol in used for symbol in inputs):
+        return code
+    shape = f"tf.shape({inputs[0].name})"
+    for symbol in inputs[1:]:
+        shape = f"tf.broadcast_dynamic_shape({shape}, tf.shape({symbol.name}))"
+    return f"tf.broadcast_to({code}, {shape})"
 
 
 def _stopped_forward(analysis: Analysis, taken: set[str]):
@@ -509,8 +533,11 @@ def _second_skip(analysis: Analysis, refs: References) -> str:
     """Why the generated test does not check second derivatives ("" when it does)."""
     if any(analysis.surrogate):
         return "the gradient is a surrogate, not a derivative: it has no second derivative to check"
-    if not analysis.smooth:
-        return "f has kinks or jumps: its second derivative is a convention or a Dirac delta"
+    if not analysis.second_order:
+        return (
+            "f has steps (sign, Heaviside, floor, ceiling or round): their derivative is a"
+            " convention (0) and its derivative a Dirac delta"
+        )
     if not refs.second:
         return "the second derivative is not finite at every test point"
     return ""

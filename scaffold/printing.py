@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
+from fractions import Fraction
 
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -22,7 +23,19 @@ from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
 from .errors import UnsupportedError
-from .functions import Expm1, Log1p, LogAddExp, LogCosh, Round, Sigmoid, Softplus
+from .functions import (
+    Expm1,
+    Log1p,
+    LogAddExp,
+    LogCosh,
+    Maximum,
+    Minimum,
+    Round,
+    SafeInput,
+    Sigmoid,
+    Softplus,
+    StableBlock,
+)
 
 #: SymPy function -> TensorFlow function taking one tensor.
 TF_FUNCTIONS: dict[type, str] = {
@@ -120,7 +133,10 @@ class TensorFlowPrinter(StrPrinter):
         if not expr.is_real:
             raise UnsupportedError(f"the constant {expr} is not a real number")
         value = self._float_literal(expr)  # refuses constants beyond float range
-        code = _number_printer.doprint(expr)
+        try:
+            code = _number_printer.doprint(expr)
+        except NotImplementedError:  # sigmoid(2) and other blocks: Python's math lacks them
+            return value
         try:
             tree = ast.parse(code, mode="eval").body
         except SyntaxError:
@@ -224,7 +240,7 @@ class TensorFlowPrinter(StrPrinter):
                 f" (it appears in {expr})",
                 hint="supported functions: " + ", ".join(supported_functions()),
             )
-        args = ", ".join(self._print(arg) for arg in expr.args)
+        args = ", ".join(_unwrapped(self._print(arg)) for arg in expr.args)
         if expr.func in NEEDS_FLOAT32 and not self.float64_only:
             return self._in_float32(name, args)
         return f"{name}({args})"
@@ -256,13 +272,25 @@ class TensorFlowPrinter(StrPrinter):
     def _helper(self, expr: sympy.Function) -> str:
         name = HELPERS[type(expr)]
         self.helpers.add(name)
-        return f"_{name}({', '.join(self._print(arg) for arg in expr.args)})"
+        return f"_{name}({', '.join(_unwrapped(self._print(arg)) for arg in expr.args)})"
 
-    def _print_Max(self, expr: sympy.Max) -> str:
+    def _print_Max(self, expr: sympy.Max | Maximum) -> str:
+        # The forward value does not depend on the order; the tie rule is in the derivative.
         return self._nested("tf.math.maximum", _tensors_first(expr.args))
 
-    def _print_Min(self, expr: sympy.Min) -> str:
+    def _print_Min(self, expr: sympy.Min | Minimum) -> str:
         return self._nested("tf.math.minimum", _tensors_first(expr.args))
+
+    def _print_Maximum(self, expr: Maximum) -> str:
+        return self._print_Max(expr)
+
+    def _print_Minimum(self, expr: Minimum) -> str:
+        return self._print_Min(expr)
+
+    def _print_SafeInput(self, expr: SafeInput) -> str:
+        # The inner where of a double-where: the tensor first, so the number takes its dtype.
+        value, condition, safe = expr.args
+        return f"tf.where({self._print(condition)}, {self._print(value)}, {self._print(safe)})"
 
     def _nested(self, function: str, args: tuple[sympy.Expr, ...]) -> str:
         code = self._print(args[0])
@@ -321,6 +349,10 @@ class TensorFlowPrinter(StrPrinter):
     def _print_Not(self, expr: sympy.Not) -> str:
         return f"tf.math.logical_not({self._print(expr.args[0])})"
 
+    def _print_ITE(self, expr: sympy.ITE) -> str:
+        # SymPy folds a condition on a conditional into ITE(a, b, c): print it with and/or/not.
+        return self._print(expr.to_nnf())
+
     def _print_Derivative(self, expr: sympy.Derivative) -> str:
         raise UnsupportedError(f"SymPy left the derivative {expr} unevaluated")
 
@@ -349,26 +381,119 @@ def _tensors_first(args: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:
     return tuple(sorted(args, key=lambda arg: not arg.free_symbols))
 
 
+def _unwrapped(code: str) -> str:
+    """``code`` without one pair of parentheses around all of it: f(x*x), not f((x*x))."""
+    if not (code.startswith("(") and code.endswith(")")):
+        return code
+    depth = 0
+    for index, char in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and index < len(code) - 1:
+            return code  # (a)*(b): the first group closes before the end
+    return code[1:-1]
+
+
 def _large(number: sympy.Rational) -> bool:
     return max(abs(number.p), number.q) > MAX_SMALL_TERM
 
 
+def _input_names() -> dict[type, str]:
+    """Function class -> the name a user types for it (the first in ``parse.FUNCTIONS``)."""
+    from .parse import FUNCTIONS  # parse does not import printing; imported late all the same
+
+    names: dict[type, str] = {}
+    for name, (constructor, _) in FUNCTIONS.items():
+        if isinstance(constructor, type) and issubclass(constructor, sympy.Function):
+            names.setdefault(constructor, name)
+    return names
+
+
 class MathTextPrinter(StrPrinter):
-    """SymPy's plain-text math, with fractions of large terms shown as the decimals typed."""
+    """Plain-text math in scaffold's input language: what it prints, ``parse`` reads back.
+
+    Functions by the names a user types (``sigmoid``, ``round``, ``Max`` with the arguments in
+    the order typed), other stable blocks as the code computes them (log-cosh as
+    ``Abs(u) + log1p(exp(-2*Abs(u))) - log(2)``), conditions
+    as ``x == 0``, ``and``/``or``/``not``; fractions of large terms as the decimals typed.
+    """
+
+    _names = None
+
+    def _print_Function(self, expr: sympy.Function) -> str:
+        if MathTextPrinter._names is None:
+            MathTextPrinter._names = _input_names()
+        name = next((self._names[c] for c in type(expr).__mro__ if c in self._names), None)
+        if name is None and isinstance(expr, StableBlock):
+            return self._print(expr.stable_form())
+        name = name or expr.func.__name__
+        return f"{name}({self.stringify(expr.args, ', ')})"
+
+    def _print_polygamma(self, expr: sympy.polygamma) -> str:
+        order, arg = expr.args
+        if order == 0:
+            return f"digamma({self._print(arg)})"
+        return self._print_Function(expr)
+
+    def _print_SafeInput(self, expr: SafeInput) -> str:
+        value, condition, safe = expr.args
+        return f"where({self.stringify((condition, value, safe), ', ')})"
+
+    def _print_EulerGamma(self, expr: sympy.Basic) -> str:
+        return "(-digamma(1))"  # from digamma of integers; no name a user can type
+
+    def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
+        prec = PRECEDENCE["Relational"]
+        lhs, rhs = self.parenthesize(expr.lhs, prec), self.parenthesize(expr.rhs, prec)
+        return f"{lhs} {expr.rel_op} {rhs}"
+
+    def _print_And(self, expr: sympy.And) -> str:
+        return self._boolean(expr, " and ")
+
+    def _print_Or(self, expr: sympy.Or) -> str:
+        return self._boolean(expr, " or ")
+
+    def _print_Not(self, expr: sympy.Not) -> str:
+        return f"not {self._boolean_argument(expr.args[0])}"
+
+    def _print_ITE(self, expr: sympy.ITE) -> str:
+        return self._print(expr.to_nnf())
+
+    def _boolean(self, expr: sympy.Basic, joiner: str) -> str:
+        return joiner.join(self._boolean_argument(arg) for arg in expr.args)
+
+    def _boolean_argument(self, arg: sympy.Basic) -> str:
+        # Parentheses around every nested and/or/not: right for Python, and plain to read.
+        text = self._print(arg)
+        nested = isinstance(arg, (sympy.And, sympy.Or, sympy.Not, sympy.ITE))
+        return f"({text})" if nested else text
 
     def _print_Rational(self, expr: sympy.Rational) -> str:
-        return repr(float(expr)) if _large(expr) else super()._print_Rational(expr)
+        return _decimal(expr) if _large(expr) else super()._print_Rational(expr)
 
     def _print_Mul(self, expr: sympy.Mul) -> str:
         coefficient, rest = expr.as_coeff_Mul()
-        if coefficient.is_Rational and rest != 1 and _large(coefficient):
+        fraction = coefficient.is_Rational and not coefficient.is_Integer
+        if fraction and rest != 1 and _large(coefficient):
             prec = PRECEDENCE["Mul"]
-            return f"{float(coefficient)!r}*{self.parenthesize(rest, prec)}"
+            return f"{_decimal(coefficient)}*{self.parenthesize(rest, prec)}"
         return super()._print_Mul(expr)
 
 
+def _decimal(number: sympy.Rational) -> str:
+    """A fraction of large terms as the parser reads it back: the decimal typed (1.0507...).
+
+    ``parse`` reads a decimal literal as the fraction of its shortest float text, so that is
+    exact when the number is such a fraction; otherwise p/q when both are small enough to type
+    (1953125/262144), else the nearest float (a product of long decimals, 17 digits kept).
+    """
+    text = repr(float(number))
+    if Fraction(text) == Fraction(number.p, number.q) or max(abs(number.p), number.q) > 10**12:
+        return text
+    return f"({number.p}/{number.q})"
+
+
 def math_text(expr: sympy.Basic) -> str:
-    """Plain-text math for docstrings and comments: 'x*Sigmoid(x)', '1.0507*x'."""
+    """Plain-text math for docstrings and comments, in the input language: 'x*sigmoid(x)'."""
     return MathTextPrinter({"order": "none"}).doprint(expr)
 
 

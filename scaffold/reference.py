@@ -3,8 +3,11 @@
 Takes an ``Analysis``; gives ``References``: points where f and every backward expression are
 finite and real, also a little to either side (so no point sits next to a pole or branch point),
 and away from kinks and jumps; with f and the backward expressions evaluated by mpmath at 40
-digits. Weights are held at their default values. The points are dyadic fractions, exact in
-float16 and bfloat16 too, so every dtype is tested at the same inputs as the reference.
+digits. Weights are held at their initial values, as the layer holds them (float64). The points
+are dyadic fractions, exact in float16 and bfloat16 too, so every dtype is tested at the same
+inputs as the reference. Large values are fine (``100000*x**2``); each point carries the largest
+magnitude the code meets there, so a test can skip a dtype that cannot hold it (float16 stops at
+65504), and points where every dtype can are preferred.
 
 A numeric filter, not ``continuous_domain``: that raises for erf, Max and friends and is wrong for
 log(sin(x)); evaluating the expression itself is never wrong about where it is real.
@@ -32,16 +35,22 @@ CANDIDATES = (
 )  # fmt: skip
 MAX_POINTS = 8
 MIN_POINTS = 3
-MAX_MAGNITUDE = 1e4  # keeps float16 (max 65504) meaningful for f and f'
+#: Points whose magnitude (see ``References.magnitudes``) stays below this are preferred: float16
+#: (max 65504) holds f and the gradients there with room to spare, so every dtype tests them.
+PREFERRED_MAGNITUDE = 1e4
 NEIGHBOUR = mpmath.mpf(1) / 64
 
 
 #: Where the generated test checks that outputs and gradients are finite: a grid through 0 and
 #: the integers, where kinks and unselected branches (log(x) at x <= 0) typically sit.
 FINITE_GRID = tuple(sympy.Rational(k, 2) for k in range(-8, 9))
+#: With several inputs the grid also holds ties, where all (or two) inputs are equal: Max(x, y)
+#: decides there which argument takes the gradient.
+TIE_VALUES = tuple(sympy.Rational(k, 2) for k in (-2, 0, 1, 4))
 MAX_FINITE = 1e30  # representable in float32 with room to spare
 EXTREMES = (-1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0)
 FLOAT32_MAX = 3.4028234663852886e38
+_MPMATH_CONSTANT = type(mpmath.pi)  # mpmath's pi and e: evaluated lazily, not an mpf
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,11 @@ class References:
     points: tuple[tuple[float, ...], ...]
     forward: tuple[float, ...]
     gradients: tuple[tuple[float, ...], ...]
+    # Per point, the largest magnitude the code meets there: f, each input's gradient, each
+    # weight's gradient times the number of points (the weight's gradient sums over them), and
+    # every constant of the code. A dtype can test a point when its largest value exceeds this.
+    magnitudes: tuple[float, ...]
+    largest_constant: float  # the largest constant in f or a gradient (see _largest_constant)
     grid_points: tuple[tuple[float, ...], ...]  # kinks included; f and gradients finite
     grid_forward: tuple[float, ...]
     grid_gradients: tuple[tuple[float, ...], ...]
@@ -83,9 +97,10 @@ def references(analysis: Analysis) -> References:
         for kink in kink_functions(analysis.forward)
     ]
     n_inputs = len(spec.inputs)
-    weights = [mpmath.mpf(sympy.Float(w.default, DIGITS)) for w in spec.weights]
-    points: list[tuple[str, ...]] = []
-    values: list[tuple[float, ...]] = []
+    # The float64 value the layer holds (pi/4 becomes 0.7853981633974483), exactly.
+    weights = [mpmath.mpf(float(w.default)) for w in spec.weights]
+    constant = _largest_constant(analysis)
+    found_points: list[tuple[tuple[str, ...], tuple[float, ...]]] = []
     with mpmath.workdps(DIGITS):
         for j in range(len(CANDIDATES)):
             point = tuple(CANDIDATES[(j + 3 * i) % len(CANDIDATES)] for i in range(n_inputs))
@@ -96,39 +111,82 @@ def references(analysis: Analysis) -> References:
                 continue
             if not _away_from_kinks(kinks, [here, *around], weights):
                 continue
-            points.append(point)
-            values.append(found)
-            if len(points) == MAX_POINTS:
-                break
-    if len(points) < MIN_POINTS:
+            found_points.append((point, found))
+    chosen = _choose(found_points, n_inputs, constant)
+    if len(chosen) < MIN_POINTS:
         raise DomainError(
-            f"found only {len(points)} test point(s) in [-4, 13] where {analysis.forward} and its"
-            f" gradient are finite, real, away from kinks and below {MAX_MAGNITUDE:g} in size",
+            f"found only {len(chosen)} test point(s) in [-4, 13] where {analysis.forward} and"
+            " its gradient are finite, real and away from kinks",
             hint="scaffold tests the layer at points where it is defined; shift or scale the input",
         )
+    points = [point for point, _ in chosen]
+    values = [found for _, found in chosen]
     return References(
         points=tuple(tuple(float(c) for c in point) for point in points),
         forward=tuple(v[0] for v in values),
         gradients=tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
+        magnitudes=tuple(_magnitude(v, n_inputs, len(chosen), constant) for v in values),
+        largest_constant=constant,
         **_grid(values_at, n_inputs, weights),
         second=_second_derivatives(analysis, points, weights, modules),
         **_extremes(values_at, n_inputs, weights),
     )
 
 
+def _choose(found_points: list, n_inputs: int, constant: float) -> list:
+    """Up to MAX_POINTS points, in candidate order: those every dtype holds, else all."""
+    preferred = [
+        (point, found)
+        for point, found in found_points
+        if _magnitude(found, n_inputs, MAX_POINTS, constant) <= PREFERRED_MAGNITUDE
+    ]
+    if len(preferred) >= MIN_POINTS:
+        return preferred[:MAX_POINTS]
+    return found_points[:MAX_POINTS]
+
+
+def _magnitude(found: tuple[float, ...], n_inputs: int, n_points: int, constant: float) -> float:
+    """The largest magnitude at a point (see ``References.magnitudes``)."""
+    per_point = [abs(v) for v in found[: 1 + n_inputs]]
+    summed = [abs(v) * n_points for v in found[1 + n_inputs :]]
+    return max([*per_point, *summed, constant])
+
+
+def _largest_constant(analysis: Analysis) -> float:
+    """The largest magnitude of a constant in f or a gradient (100000 in 100000*x**2)."""
+    largest = 0.0
+    for expr in (analysis.forward, *analysis.gradients):
+        pending = [expr]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, sympy.Expr) and node.is_number:
+                try:
+                    largest = max(largest, abs(float(node.evalf(20))))
+                except (TypeError, ValueError, OverflowError):
+                    largest = math.inf
+            else:
+                pending.extend(node.args)
+    return largest
+
+
 def _second_derivatives(analysis: Analysis, points, weights, modules) -> tuple:
-    """d2f/dx_i2 at the points for each input, if f is smooth and they are all finite."""
-    if not analysis.smooth:
+    """d2f/dx_i2 at the points for each input, if it is exact there and finite everywhere.
+
+    Points are away from kinks and jumps, where DiracDelta terms vanish.
+    """
+    if not analysis.second_order:
         return ()
     arguments = list(analysis.spec.variables)
     columns = []
     with mpmath.workdps(DIGITS):
         for index, symbol in enumerate(analysis.spec.inputs):
             second = sympy.diff(analysis.gradients[index], symbol)
+            second = second.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
             func = sympy.lambdify(arguments, second, modules=modules)
             column = []
             for point in points:
-                found = _finite_values([func], [mpmath.mpf(c) for c in point] + weights)
+                at = [mpmath.mpf(c) for c in point] + weights
+                found = _finite_values([func], at, limit=MAX_FINITE)
                 if found is None:
                     return ()
                 column.append(found[0])
@@ -163,8 +221,7 @@ def _grid(values_at, n_inputs: int, weights) -> dict:
     """
     points, values = [], []
     with mpmath.workdps(DIGITS):
-        for j in range(len(FINITE_GRID)):
-            point = [FINITE_GRID[(j + 3 * i) % len(FINITE_GRID)] for i in range(n_inputs)]
+        for point in _grid_points(n_inputs):
             here = [mpmath.mpf(c.p) / c.q for c in point]
             found = _finite_values(values_at, here + weights, limit=MAX_FINITE)
             if found is not None:
@@ -175,6 +232,22 @@ def _grid(values_at, n_inputs: int, weights) -> dict:
         "grid_forward": tuple(v[0] for v in values),
         "grid_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
     }
+
+
+def _grid_points(n_inputs: int) -> list[list[sympy.Rational]]:
+    """The grid, input i offset by 3 i steps; with several inputs, ties as well."""
+    size = len(FINITE_GRID)
+    points = [[FINITE_GRID[(j + 3 * i) % size] for i in range(n_inputs)] for j in range(size)]
+    if n_inputs > 1:
+        points += [[value] * n_inputs for value in TIE_VALUES]
+    if n_inputs > 2:
+        # Two inputs tied, the others apart: Max(x, y, z) at x == y > z.
+        for first in range(n_inputs):
+            for second in range(first + 1, n_inputs):
+                point = [FINITE_GRID[(3 * i) % size] for i in range(n_inputs)]
+                point[second] = point[first] = TIE_VALUES[-1]
+                points.append(point)
+    return points
 
 
 def _away_from_kinks(kinks, positions, weights) -> bool:
@@ -191,7 +264,7 @@ def _away_from_kinks(kinks, positions, weights) -> bool:
     return True
 
 
-def _finite_values(funcs, arguments, limit=MAX_MAGNITUDE) -> tuple[float, ...] | None:
+def _finite_values(funcs, arguments, limit=MAX_FINITE) -> tuple[float, ...] | None:
     """The functions' values as floats, or None if any is complex, infinite or huge."""
     out = []
     for func in funcs:
@@ -199,8 +272,9 @@ def _finite_values(funcs, arguments, limit=MAX_MAGNITUDE) -> tuple[float, ...] |
             value = func(*arguments)
         except (ValueError, ZeroDivisionError, ArithmeticError, TypeError):
             return None
-        if isinstance(value, (int, float)):
-            value = mpmath.mpf(value)
+        if isinstance(value, (int, float, _MPMATH_CONSTANT)):
+            # A constant gradient: pi*x gives mpmath's pi, a lazy constant, not an mpf.
+            value = +mpmath.mpf(value)
         if isinstance(value, mpmath.mpc):
             if abs(value.imag) > abs(value) * mpmath.mpf(10) ** (-DIGITS + 5):
                 return None

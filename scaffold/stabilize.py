@@ -8,6 +8,9 @@ before differentiation, so forward and backward are both stable: the blocks' der
 written in stable blocks (softplus' = sigmoid, sigmoid' = sigmoid(u)*sigmoid(-u)). Faithfully
 printing SymPy's derivative of the plain formula reproduces TensorFlow's own NaN at
 softplus'(100) in float32; reusing ``e = exp(x)`` as ``e/(1+e)`` keeps it.
+
+Constants are left alone: ``log(1+exp(2))`` is a number that Python computes once, and no rule
+makes a block of constants only (``exp(2) - 1`` inside ``x + exp(2) - 1`` stays as it is).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 
 import sympy
 
-from .functions import Expm1, Log1p, LogAddExp, LogCosh, Sigmoid, Softplus
+from .functions import Expm1, Log1p, LogAddExp, LogCosh, Sigmoid, Softplus, StableBlock
 
 Rule = Callable[[sympy.Basic], sympy.Basic | None]
 
@@ -26,20 +29,28 @@ def stabilize(expr: sympy.Expr) -> tuple[sympy.Expr, tuple[str, ...]]:
     applied: set[str] = set()
 
     def visit(node: sympy.Basic) -> sympy.Basic:
-        if not node.args or isinstance(node, sympy.Symbol):
-            return node
+        if not node.args or isinstance(node, sympy.Symbol) or not node.free_symbols:
+            return node  # constants: nothing to stabilize, Python computes them once
         args = tuple(visit(arg) for arg in node.args)
         if args != node.args:
             node = node.func(*args)
         for name, rule in RULES:
             rewritten = rule(node)
-            if rewritten is not None:
+            if rewritten is not None and not _constant_block(rewritten):
                 applied.add(name)
                 return visit(rewritten) if rewritten != node else rewritten
         return node
 
     result = visit(expr)
     return result, tuple(name for name, _ in RULES if name in applied)
+
+
+def _constant_block(expr: sympy.Basic) -> bool:
+    """True when ``expr`` holds a stable block of constants only (a number, not a function)."""
+    return any(
+        isinstance(node, StableBlock) and not node.free_symbols
+        for node in sympy.preorder_traversal(expr)
+    )
 
 
 def _exp_argument(term: sympy.Basic) -> sympy.Expr | None:
@@ -120,7 +131,8 @@ def _expm1(node: sympy.Basic) -> sympy.Basic | None:
         terms = sympy.Add.make_args(rest)
         for i, term in enumerate(terms):
             coefficient, factor = term.as_coeff_Mul()
-            if coefficient == -constant and _exp_argument(factor) is not None:
+            exponential = _exp_argument(factor) is not None and factor.free_symbols
+            if coefficient == -constant and exponential:
                 others = terms[:i] + terms[i + 1 :]
                 return sympy.Add(coefficient * Expm1(_exp_argument(factor)), *others)
     return None

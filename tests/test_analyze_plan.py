@@ -9,7 +9,7 @@ import mpmath
 import pytest
 import sympy
 
-from scaffold.analyze import DIRAC_NOTE, HEAVISIDE_NOTE, analyze
+from scaffold.analyze import DIRAC_NOTE, HEAVISIDE_NOTE, TIE_NOTE, analyze
 from scaffold.errors import DerivativeError, DomainError, InputError, InvalidNameError
 from scaffold.parse import ParsedExpression, parse
 from scaffold.plan import (
@@ -106,9 +106,14 @@ def test_internal_names_step_aside_for_user_symbols():
 
 def test_kinks_follow_tensorflow_conventions():
     relu = analysis_of("Max(x, 0)")
-    assert relu.derivative == sympy.Heaviside(x, 0)
-    assert relu.derivative.subs(x, 0) == 0  # relu'(0) = 0, not SymPy's 1/2
-    assert HEAVISIDE_NOTE in relu.notes
+    assert relu.derivative == sympy.Piecewise((0, x <= 0), (1, True))
+    assert relu.derivative.subs(x, 0) == 0  # relu'(0) = 0 (the constant wins), not SymPy's 1/2
+    assert TIE_NOTE in relu.notes and HEAVISIDE_NOTE not in relu.notes
+    # A Heaviside of the formula keeps its value at 0 in the derivative, and the docstring
+    # says which it is.
+    step = analysis_of("x*Heaviside(x)")
+    assert step.derivative == sympy.Heaviside(x) and HEAVISIDE_NOTE in step.notes
+    assert analysis_of("x*Heaviside(x, 1)").derivative.subs(x, 0) == 1
     step = analysis_of("x*sign(x)")
     assert not step.derivative.has(sympy.DiracDelta)
     assert DIRAC_NOTE in step.notes
@@ -118,9 +123,9 @@ def test_kinks_follow_tensorflow_conventions():
 def test_parameters_and_inputs_are_differentiated_in_order():
     prelu = analysis_of("Max(x, a*x)", params=("a=0.25",))
     assert prelu.spec.variables == (x, a)
-    assert prelu.gradients[1] == sympy.diff(sympy.Max(x, a * x), a).replace(
-        sympy.Heaviside, lambda u, *h: sympy.Heaviside(u, 0)
-    )
+    # At the tie x == a*x (x = 0) the first argument, x, takes the gradient.
+    assert prelu.gradients[0] == sympy.Piecewise((1, x >= a * x), (a, True))
+    assert prelu.gradients[1] == sympy.Piecewise((0, x >= a * x), (x, True))
     two = analysis_of("x*sin(y)", inputs="y,x")
     assert [s.name for s in two.spec.inputs] == ["y", "x"]
 
@@ -180,10 +185,12 @@ def test_conditionals_take_the_upstream_gradient_into_their_branches():
 
     plan, _ = render_layer("Piecewise((x, x > 0), (exp(x) - 1, True))", name="elu", timeout=None)
     # where(c, dy, dy*exp(x)), not dy*where(c, ones_like(x), exp(x)): one pass and a tensor less.
-    assert plan.inputs[0].grad_code == "tf.where(t0, dy, dy*tf.math.exp(x))"
+    # (exp(x) reads x clamped to its branch: it overflows at large x, where it is not selected.)
+    guarded = "tf.math.exp(tf.math.minimum(x, 0))"
+    assert plan.inputs[0].grad_code == f"tf.where(t0, dy, dy*{guarded})"
     # A coefficient stays outside, where it multiplies once rather than once per branch.
     plan, _ = render_layer("3*Piecewise((x, x > 0), (exp(x) - 1, True))", name="elu3", timeout=None)
-    assert plan.inputs[0].grad_code == "3*tf.where(t0, dy, dy*tf.math.exp(x))"
+    assert plan.inputs[0].grad_code == f"3*tf.where(t0, dy, dy*{guarded})"
 
 
 def test_the_fused_sigmoid_kernel_is_used_only_without_broadcasting():

@@ -58,6 +58,24 @@ LAYERS = {
         "Heaviside(x)",
         Options(states=("k=2",), grads=("1/(1+k*abs(x))**2",), updates=("k=k+1",)),
     ),
+    # Issue 12. Constant subtrees that look like stable patterns are numbers in the code.
+    "constant_blocks": (
+        "x/(1+exp(-1)) + x*log(1+exp(2)) + x*log(cosh(1)) + exp(2) - 1 + x*round(pi)"
+        " + x*log(1+pi)"
+    ),
+    # A constant irrational slope.
+    "pi_times_x": "pi*x",
+    # The names scaffold computes with, and a weight with an exact symbolic value.
+    "named_functions": (
+        "x*sigmoid(b*x) + softplus(x) + log1p(x**2) + expm1(x/4) + pow(x, 2)/4 + relu(x)",
+        Options(params=("b=pi/4",)),
+    ),
+    # Weights only: the output has the input's shape.
+    "weights_only": ("a*b", Options(params=("a=1", "b=2"), inputs="x")),
+    # Ties on the grid: x takes the gradient where x == y, as tf.maximum(x, y).
+    "max_xy": ("Max(x, y)", Options(inputs="x,y")),
+    # Second derivatives through a conditional whose branch is NaN where not selected.
+    "sqrt_branch": "Piecewise((sqrt(x), x > 0), (0, True))",
 }
 RUNTIME_IMPORTS = {"math", "keras", "tensorflow"}
 #: The shared checks: the standard library, and TensorFlow, NumPy and pytest; never scaffold.
@@ -219,8 +237,8 @@ MUTANTS = {
     "mutant_channels": (
         "Max(x, a*x)",
         Options(params=("a=0.25",), param_shapes=("a=channel",)),
-        "_sum_to_shape(dy * t2 * x, a)",
-        "tf.reduce_sum(dy * t2 * x) / 3 * tf.ones_like(a)",
+        "_sum_to_shape(tf.where(t1, tf.zeros_like(x), dy * x), a)",
+        "tf.reduce_sum(tf.where(t1, tf.zeros_like(x), dy * x)) / 3 * tf.ones_like(a)",
         {"test_gradient_matches_reference", "test_gradient_matches_numeric_jacobian"},
     ),
     # No custom gradient at all: TensorFlow's autodiff of the forward pass gives the same
@@ -237,37 +255,98 @@ MUTANTS = {
             "test_keras_file_loads_in_a_fresh_process",
         },
     ),
+    # Ties: at x == y the gradient is lost (both arguments 0, as Heaviside(0) = 0 had it).
+    "mutant_tie_lost": (
+        "Max(x, y)",
+        Options(inputs="x,y"),
+        "tf.where(t0, dy, tf.zeros_like(x))",
+        "tf.where(x > y, dy, tf.zeros_like(x))",
+        {"test_values_and_gradients_on_a_grid_through_kinks"},
+    ),
+    # PReLU at x = 0 gives the slope a, not x's 1 (the first argument takes a tie).
+    "mutant_prelu_tie": (
+        "Max(x, a*x)",
+        Options(params=("a=0.25",)),
+        "t1 = x >= t0",
+        "t1 = x > t0",
+        {"test_values_and_gradients_on_a_grid_through_kinks"},
+    ),
+    # The backward pass without the double-where: right first derivatives, NaN second ones.
+    "mutant_unguarded": (
+        "Piecewise((sqrt(x), x > 0), (0, True))",
+        None,
+        "tf.math.sqrt(tf.where(t0, x, 1))",
+        "tf.math.sqrt(x)",
+        {"test_second_derivative_matches_reference"},
+    ),
+    # A conditional whose gradient is right but cannot be differentiated again.
+    "mutant_second_order": (
+        "Piecewise((x**3, x > 0), (x, True))",
+        None,
+        "3 * dy * (x * x)",
+        "3 * dy * tf.stop_gradient(x * x)",
+        {"test_second_derivative_matches_reference"},
+    ),
 }
+#: A correct layer with values beyond float16 (65504) at every test point.
+LARGE = ("large_values", "100000*x**2")
 
 
-@pytest.mark.slow
-def test_generated_tests_catch_wrong_gradients(tmp_path):
+@pytest.fixture(scope="module")
+def mutant_report(tmp_path_factory):
+    """One validation run (one TensorFlow start-up) of every mutant and of LARGE."""
+    root = tmp_path_factory.mktemp("mutants")
     for name, (expression, options, good, bad, _) in MUTANTS.items():
-        generate(expression, name=name, out=tmp_path / name, options=options)
-        module = tmp_path / name / f"{name}.py"
+        generate(expression, name=name, out=root / name, options=options)
+        module = root / name / f"{name}.py"
         source = module.read_text()
-        assert good in source, name
+        assert source.count(good) == 1, (name, good)
         source = source.replace(good, bad)
         if name == "mutant_autodiff":  # the kernel returns f alone, without tf.custom_gradient
             source = source.replace("    return y, grad\n", "    return y\n")
         module.write_text(source)
-    report = validate([tmp_path], timeout=900, isolated=True)
-    assert not report.ok
-    for name, (*_, must_fail) in MUTANTS.items():
-        failed = {
-            c.name.split("[")[0]
-            for c in report.cases
-            if c.file.endswith(f"{name}/test_{name}.py") and c.outcome == "failed"
-        }
-        assert must_fail <= failed, (name, failed)
-    # The same checks pass on the correct layers (the suite validates them elsewhere), and
-    # the autodiff mutant passes the value checks: only the gradient checks can catch it.
-    autodiff = {
+    generate(LARGE[1], name=LARGE[0], out=root / LARGE[0])
+    return validate([root], timeout=900, isolated=True)
+
+
+def _failed(report, name: str) -> set[str]:
+    return {
         c.name.split("[")[0]
         for c in report.cases
+        if c.file.endswith(f"{name}/test_{name}.py") and c.outcome in ("failed", "error")
+    }
+
+
+@pytest.mark.slow
+def test_generated_tests_catch_wrong_gradients_ties_and_second_derivatives(mutant_report):
+    """Each mutant fails the generated test meant to catch it; second-order mutants fail
+    nothing else (their first derivatives are right)."""
+    assert not mutant_report.ok
+    for name, (*_, expected) in MUTANTS.items():
+        failed = _failed(mutant_report, name)
+        assert expected <= failed, (name, failed)
+        if expected == {"test_second_derivative_matches_reference"}:
+            assert failed == expected, (name, failed)
+    # The autodiff mutant passes the value checks: only the gradient's own checks catch it.
+    passed = {
+        c.name.split("[")[0]
+        for c in mutant_report.cases
         if c.file.endswith("mutant_autodiff/test_mutant_autodiff.py") and c.outcome == "passed"
     }
-    assert "test_gradient_matches_reference" in autodiff
+    assert "test_gradient_matches_reference" in passed
+
+
+@pytest.mark.slow
+def test_large_values_pass_where_the_dtype_holds_them(mutant_report):
+    """100000*x**2 is tested in float64, float32 and bfloat16; float16 (max 65504) cannot hold
+    its constant 200000, so its checks are skipped with that reason, never failed."""
+    name = LARGE[0]
+    cases = [c for c in mutant_report.cases if c.file.endswith(f"{name}/test_{name}.py")]
+    assert not [c.name for c in cases if c.outcome in ("failed", "error")]
+    skipped = {c.name: c.message for c in cases if c.outcome == "skipped"}
+    float16 = {n: m for n, m in skipped.items() if "float16" in n}
+    assert float16 and all("float16 cannot hold" in m for m in float16.values()), skipped
+    assert sum(c.outcome == "passed" for c in cases) >= 30
 
 
 @pytest.mark.slow

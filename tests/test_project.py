@@ -180,7 +180,7 @@ def test_sync_check_finds_stale_missing_and_edited_files(projects, tmp_path):
     assert "a=0.5" in test.read_text()
     assert runner.invoke(app, ["sync", "--check", str(copy)]).exit_code == 0
     # Edited by hand: reported, never overwritten without --force.
-    edited_text = module.read_text().replace("            dy * (", "            2 * dy * (", 1)
+    edited_text = module.read_text().replace("    y = ", "    y = 1.5 * ", 1)
     assert edited_text != module.read_text()
     module.write_text(edited_text)
     (copy / "tests/layers/scaffold_checks.py").unlink()
@@ -195,7 +195,7 @@ def test_sync_check_finds_stale_missing_and_edited_files(projects, tmp_path):
     assert not (copy / "tests/layers/scaffold_checks.py").exists()  # all or nothing
     forced = runner.invoke(app, ["sync", "--force", str(copy)])
     assert forced.exit_code == 0, forced.output
-    assert "2 * dy * (" not in module.read_text()
+    assert "y = 1.5 * " not in module.read_text()
     assert runner.invoke(app, ["sync", "--check", str(copy)]).exit_code == 0
 
 

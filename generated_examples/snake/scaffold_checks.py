@@ -113,9 +113,8 @@ class LayerUnderTest:
     plain_formula: Callable
     weights: tuple = ()
     surrogates: tuple = ()
-    updates: Callable = (
-        None  # the weights after one training call, from those before it
-    )
+    updates: Callable = None  # the weights after a training call, from those before it
+    largest_constant: float = 0.0  # a dtype that cannot hold it cannot run the code
     api: int = API
 
     def __post_init__(self):
@@ -465,13 +464,17 @@ def layer_calls_the_op_positionally(layer):
 
 
 def _rows_within(layer, rows, dtype):
-    """The rows whose values and gradients the dtype can hold (with room for sums)."""
-    largest = tf.as_dtype(dtype).max / 64
-    columns = [layer.value_column(), *(f"df/d{v}" for v in layer.variables)]
-    magnitude = np.max(np.abs([layer.column(rows, c) for c in columns]), axis=0)
-    return [
-        row for row, size in zip(rows, magnitude, strict=True) if size <= largest
-    ], largest
+    """The rows whose values the dtype can hold: f, the input gradients, the weight
+    gradients (summed over the rows) and the code's constants."""
+    largest = tf.as_dtype(dtype).max
+    names = [layer.value_column(), *(f"df/d{v}" for v in layer.inputs)]
+    per_row = np.max(np.abs([layer.column(rows, c) for c in names]), axis=0)
+    for weight in layer.weights:
+        summed = np.abs(layer.column(rows, f"df/d{weight.name}")) * len(rows)
+        per_row = np.maximum(per_row, summed)
+    per_row = np.maximum(per_row, abs(layer.largest_constant))
+    kept = [row for row, size in zip(rows, per_row, strict=True) if size < largest]
+    return kept, largest
 
 
 def dtype_and_shape_are_kept(layer, device, dtype):
@@ -481,7 +484,8 @@ def dtype_and_shape_are_kept(layer, device, dtype):
     rows, largest = _rows_within(layer, layer.points, dtype)
     if not rows:
         pytest.skip(
-            f"{dtype} cannot hold f or its gradient at any test point (> {largest:g})"
+            f"{dtype} cannot hold f, its gradients or the code's constants at any test"
+            f" point (its largest value is {largest:g})"
         )
     with tf.device(device):
         arguments = layer.arguments(dtype, rows)
@@ -553,20 +557,22 @@ def _model(layer, dtype=None):
     return keras.Model(inputs, keras.layers.Dense(1, name="after", dtype=last)(output))
 
 
-def _batch(layer, rows=32, seed=0):
-    """Inputs drawn from the test points (rows keep points together), and targets."""
+def _batch(layer, rows=32, seed=0, points=None):
+    """Inputs drawn from the test points (or ``points``; rows keep points together), and
+    targets."""
+    points = layer.points if points is None else points
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(layer.points), size=(rows, 4))
-    inputs = [layer.column(layer.points, name)[index] for name in layer.inputs]
+    index = rng.integers(0, len(points), size=(rows, 4))
+    inputs = [layer.column(points, name)[index] for name in layer.inputs]
     return inputs, rng.normal(size=(rows, 1))
 
 
-def _fit(layer, model, jit_compile=False):
+def _fit(layer, model, jit_compile=False, points=None):
     # Small clipped steps keep the layer's inputs within 1/64 of the test points, where
     # f is defined: this checks that gradients flow and stay finite, not learning.
     optimizer = keras.optimizers.SGD(learning_rate=1e-3, clipnorm=1e-2)
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
-    inputs, targets = _batch(layer)
+    inputs, targets = _batch(layer, points=points)
     history = model.fit(inputs, targets, batch_size=8, epochs=1, verbose=0)
     losses = history.history["loss"]
     largest = np.max(np.abs(layer.column(layer.points, layer.value_column())))
@@ -664,15 +670,21 @@ def updates_work_under_xla(layer, device):
 
 def mixed_precision_training(layer, device, policy):
     """mixed_float16 and mixed_bfloat16 layers train with a finite loss; the op runs in
-    the compute dtype."""
+    the compute dtype (at the test points that dtype can hold)."""
+    compute = policy.removeprefix("mixed_")
+    points, largest = _rows_within(layer, layer.points, compute)
+    if not points:
+        pytest.skip(
+            f"{compute} cannot hold f, its gradients or the code's constants at any"
+            f" test point (its largest value is {largest:g})"
+        )
     with tf.device(device):
         model = _model(layer, dtype=policy)
-        inputs = [
-            tf.constant(points, tf.float32) for points in _batch(layer, rows=2)[0]
-        ]
+        batch = _batch(layer, rows=2, points=points)[0]
+        inputs = [tf.constant(values, tf.float32) for values in batch]
         hidden = keras.Model(model.inputs, model.get_layer("op").output)(inputs)
-        assert hidden.dtype == policy.removeprefix("mixed_")
-        _fit(layer, model)
+        assert hidden.dtype == compute
+        _fit(layer, model, points=points)
 
 
 def _small_learning_rate(layer):
@@ -963,4 +975,4 @@ def keras_file_loads_in_a_fresh_process(layer, tmp_path):
     _compare_reply(_fresh_process().ask(request), results, "the .keras model")
 
 
-# @generated by scaffold 0.2.0; checksum d65d0d662452f8356ed291cacacab003
+# @generated by scaffold 0.2.0; checksum d88ffe669e3b75f2ec05175e2ebadb2f
