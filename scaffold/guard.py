@@ -68,16 +68,9 @@ def _guard_piecewise(args, inputs, weights, variables) -> sympy.Expr:
         earlier.append(condition)
         used = [v for v in variables if v in value.free_symbols]
         if used and selected is not sympy.true and _unsafe(value, selected, inputs, weights):
-            clamped = _clamped(value, selected, used, inputs, weights)
-            safe = (
-                None if clamped is not None else _safe_point(value, selected, used, inputs, weights)
+            value = _clamped(value, selected, used, inputs, weights) or _double_where(
+                value, selected, used, inputs, weights
             )
-            if clamped is not None:
-                value = clamped
-            elif safe is not None:
-                value = value.xreplace(
-                    {v: SafeInput(v, selected, safe[v]) for v in used if v in safe}
-                )
         pieces.append((value, condition))
     return sympy.Piecewise(*pieces)
 
@@ -106,6 +99,14 @@ def _clamped(value, selected, used, inputs, weights) -> sympy.Expr | None:
         if not _finite(funcs, at_bound + [mpmath.mpf(float(w)) for w in weights.values()]):
             return None
     return value.xreplace({variable: _CLAMPS[relation.rel_op](variable, bound)})
+
+
+def _double_where(value, selected, used, inputs, weights) -> sympy.Expr:
+    """The branch reading each of its variables through where(selected, v, safe value)."""
+    safe = _safe_point(value, selected, used, inputs, weights)
+    if safe is None:
+        return value
+    return value.xreplace({v: SafeInput(v, selected, safe[v]) for v in used})
 
 
 def _functions(value: sympy.Expr, used, variables) -> list:
