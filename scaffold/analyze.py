@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sympy
 
 from .errors import DerivativeError
-from .functions import Maximum, Minimum, Round
+from .functions import Maximum, Minimum, Round, real_derivative
 from .guard import guard
 from .parse import ParsedExpression
 from .printing import to_printable
@@ -104,7 +104,7 @@ def analyze(
             gradients.append(surrogates[variable].expr)
             surrogate.append(True)
             continue
-        derivative = sympy.diff(forward, variable)
+        derivative = real_derivative(forward, variable)
         if derivative.has(sympy.Derivative, sympy.Subs):
             raise DerivativeError(
                 f"SymPy cannot differentiate {forward} in closed form (it gives {derivative})",

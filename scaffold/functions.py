@@ -121,9 +121,10 @@ class _Extremum(sympy.Function):
             *((arg.diff(symbol), condition) for arg, condition in self.winning_conditions())
         )
 
-    def _latex(self, printer) -> str:
+    def _latex(self, printer, exp=None) -> str:
         name = "max" if isinstance(self, Maximum) else "min"
-        return rf"\{name}\left({', '.join(printer._print(arg) for arg in self.args)}\right)"
+        text = rf"\{name}\left({', '.join(printer._print(arg) for arg in self.args)}\right)"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
 
 
 class Maximum(_Extremum):
@@ -158,11 +159,44 @@ def relu(u: sympy.Expr) -> sympy.Expr:
 class SafeInput(sympy.Function):
     """``SafeInput(v, c, s)``: v where c holds, else the number s (the inner where of a guard).
 
-    Only code is printed from it (``tf.where(c, v, s)``); it is never differentiated.
+    The code prints it as ``tf.where(c, v, s)``. Guarding a conditional that holds another
+    conditional samples the inner one's derivative too: v's, where c holds.
     """
 
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
+
+    def _eval_derivative(self, symbol: sympy.Symbol) -> sympy.Expr:
+        variable, condition, _ = self.args
+        return sympy.Piecewise((variable.diff(symbol), condition), (0, True))
+
+
+class _RealAbs(sympy.Function):
+    """|u| of a real u: derivative sign(u)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return sign(u)."""
+        return sympy.sign(self.args[0])
+
+
+class _RealSign(sympy.Function):
+    """sign(u) of a real u: derivative 2*DiracDelta(u)."""
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        """Return 2*DiracDelta(u)."""
+        return 2 * sympy.DiracDelta(self.args[0])
+
+
+def real_derivative(expr: sympy.Expr, variable: sympy.Symbol) -> sympy.Expr:
+    """D expr / d variable, with Abs and sign differentiated as functions of a real.
+
+    SymPy gives Abs(u)' = sign(u)*u' only when it can prove u real (not for acos(x) or
+    digamma(x)); otherwise the derivative holds re, im and unevaluated derivatives. scaffold
+    computes with real values: its test points are where f is real.
+    """
+    real = expr.replace(sympy.Abs, _RealAbs).replace(sympy.sign, _RealSign)
+    derivative = sympy.diff(real, variable)
+    return derivative.replace(_RealAbs, sympy.Abs).replace(_RealSign, sympy.sign)
 
 
 # Numerically stable building blocks. Each knows its derivative in terms of itself (or another
@@ -298,6 +332,7 @@ STABLE_FUNCTIONS = (Sigmoid, Softplus, Log1p, Expm1, LogCosh, LogAddExp)
 #: Names lambdify needs for evaluating these with mpmath (reference values), from their
 #: defining formulas at 40 digits, independent of the stable forms the generated code uses.
 MPMATH_NAMESPACE = {
+    "SafeInput": lambda variable, condition, safe: variable if condition else safe,
     "Floor": mpmath.floor,
     "Ceiling": mpmath.ceil,
     "Round": mpmath.nint,

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import mpmath
 import sympy
 
-from .functions import MPMATH_NAMESPACE, Maximum, Minimum, SafeInput
+from .functions import MPMATH_NAMESPACE, Maximum, Minimum, SafeInput, real_derivative
 
 DIGITS = 30
 #: Where a branch must be finite when it is not selected: a grid through 0, the integers and
@@ -111,7 +111,7 @@ def _double_where(value, selected, used, inputs, weights) -> sympy.Expr:
 
 def _functions(value: sympy.Expr, used, variables) -> list:
     """The branch and its first derivatives, evaluable with mpmath."""
-    exprs = [value] + [sympy.diff(value, v) for v in used]
+    exprs = [value] + [real_derivative(value, v) for v in used]
     exprs = [e.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero) for e in exprs]
     modules = [MPMATH_NAMESPACE, "mpmath"]
     return [sympy.lambdify(variables, e, modules=modules) for e in exprs]

@@ -23,7 +23,7 @@ import sympy
 
 from .analyze import Analysis, kink_functions
 from .errors import DomainError
-from .functions import MPMATH_NAMESPACE
+from .functions import MPMATH_NAMESPACE, real_derivative
 
 DIGITS = 40
 #: Candidate values, in order of preference: away from 0, ±1 and integers (where values such as
@@ -180,7 +180,7 @@ def _second_derivatives(analysis: Analysis, points, weights, modules) -> tuple:
     columns = []
     with mpmath.workdps(DIGITS):
         for index, symbol in enumerate(analysis.spec.inputs):
-            second = sympy.diff(analysis.gradients[index], symbol)
+            second = real_derivative(analysis.gradients[index], symbol)
             second = second.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
             func = sympy.lambdify(arguments, second, modules=modules)
             column = []
