@@ -230,10 +230,14 @@ class _Builder:
             # SymPy refusing an operation, e.g. comparing with a complex number.
             raise self.error(node, f"this part is not a real-valued expression ({err})") from None
         if isinstance(result, sympy.Expr) and result.is_number and result.is_real is False:
+            infinite = result.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan)
             raise self.error(
                 node,
-                f"this part is the complex number {result}",
-                hint="scaffold works with real values; check the domain (sqrt(-1), asin(2), ...)",
+                "this part is infinite or undefined (log(0), 1/0, cot(0))"
+                if infinite
+                else f"this part is the complex number {result}",
+                hint="scaffold works with finite real values; check the domain"
+                " (sqrt(-1), asin(2), log(0), ...)",
             )
         return result
 

@@ -130,7 +130,7 @@ class TensorFlowPrinter(StrPrinter):
     # Numbers -------------------------------------------------------------------------------
     def _print_constant(self, expr: sympy.Expr) -> str:
         """A number that is not rational: Python's math module, or a float literal."""
-        if not expr.is_real:
+        if expr.is_real is False or (expr.is_real is None and not _numerically_real(expr)):
             raise UnsupportedError(f"the constant {expr} is not a real number")
         value = self._float_literal(expr)  # refuses constants beyond float range
         try:
@@ -517,3 +517,10 @@ def _only_math_names(tree: ast.AST) -> bool:
         if isinstance(node, ast.Attribute) and not hasattr(math, node.attr):
             return False
     return True
+
+
+def _numerically_real(expr: sympy.Expr) -> bool:
+    """True when a constant SymPy cannot classify (tan(tan(3))) evaluates to a real number."""
+    value = expr.evalf(30)
+    real, imaginary = value.as_real_imag()
+    return imaginary == 0 or abs(imaginary) <= 1e-25 * max(1, abs(real))
