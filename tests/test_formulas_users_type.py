@@ -14,6 +14,7 @@ import re
 import shlex
 
 import pytest
+from independent import Server, verify_layer
 from typer.testing import CliRunner
 
 from scaffold.cli import app
@@ -92,9 +93,7 @@ def test_generates_or_refuses_clearly(command, refused, tmp_path):
 
 @pytest.fixture(scope="module")
 def server():
-    from test_property import _Server
-
-    process = _Server()
+    process = Server()
     yield process
     process.close()
 
@@ -102,8 +101,6 @@ def server():
 @pytest.mark.slow
 def test_generated_cases_agree_with_independent_references(tmp_path, server):
     """Every case that generates: its layer against mpmath and TensorFlow's autodiff."""
-    from test_property import verify_layer
-
     for index, (command, refused) in enumerate(CASES):
         if refused is None:
             folder = tmp_path / f"case_{index}"
