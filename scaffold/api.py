@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__, budget
 from .analyze import analyze
-from .errors import InputError, InvalidNameError
+from .errors import InputError, InvalidNameError, OutputError
 from .format import format_source, verify_source
 from .layout import CHECKS_MODULE, Layout, layout, package_name
 from .parse import parse
@@ -26,7 +26,16 @@ from .plan import (
     default_name,
     internal_names,
 )
-from .record import STALE, classify, record_literal, with_checksum
+from .record import (
+    STALE,
+    UNCHANGED,
+    FileState,
+    classify,
+    generated_version,
+    record_literal,
+    version_key,
+    with_checksum,
+)
 from .reference import references
 from .render import CHECKS_TEMPLATE, MODULE_TEMPLATE, TEST_TEMPLATE, render, render_static
 from .spec import build_spec
@@ -75,15 +84,34 @@ class Options:
 
     @classmethod
     def from_given(cls, given: dict) -> Options:
-        """The inverse of ``given``; raises ``InputError`` for an option it does not know."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(given) - names)
+        """The inverse of ``given``.
+
+        Raises ``InputError`` for an option it does not know or a value of the wrong kind
+        (each option's kind is its default's).
+        """
+        defaults = {field.name: field.default for field in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - set(defaults))
         if unknown:
             raise InputError(
                 f"unknown option(s) {', '.join(unknown)} in a scaffold record",
                 hint="was it written by a newer scaffold? upgrade scaffold, or fix the record",
             )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+        values = {}
+        for name, value in given.items():
+            default = defaults[name]
+            if isinstance(default, tuple):
+                ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+                value = tuple(value) if ok else value
+            else:
+                kinds = (str, type(None)) if default is None else (type(default),)
+                ok = isinstance(value, kinds)
+            if not ok:
+                wanted = (
+                    "a list of strings" if isinstance(default, tuple) else "like " + repr(default)
+                )
+                raise InputError(f"the record's option {name!r} is {value!r}; it must be {wanted}")
+            values[name] = value
+        return cls(**values)
 
 
 def render_layer(
@@ -142,12 +170,22 @@ def _render_layer(
     return plan, formatted
 
 
-def _unedited_checks(files: dict[Path, str]) -> frozenset[Path]:
-    """The shared checks modules among ``files`` that exist on disk as scaffold wrote them."""
+def _replaceable_checks(states: dict[Path, FileState]) -> frozenset[Path]:
+    """The shared checks module, where an older scaffold wrote it and nobody edited it.
+
+    One from a newer scaffold is refused: the tests beside it may need what it has.
+    """
     found = set()
-    for path in files:
-        if path.name == f"{CHECKS_MODULE}.py" and classify(path, files[path]).status == STALE:
-            found.add(path)
+    for path, state in states.items():
+        if path.name != f"{CHECKS_MODULE}.py" or state.status != STALE:
+            continue
+        theirs = generated_version(state.old)
+        if theirs is not None and version_key(theirs) > version_key(__version__):
+            raise OutputError(
+                f"{path} comes from scaffold {theirs}, newer than this one ({__version__})",
+                hint="upgrade scaffold (pip install -U scaffold-layers), then generate again",
+            )
+        found.add(path)
     return frozenset(found)
 
 
@@ -187,7 +225,13 @@ def generate(
     plan, files = render_layer(
         expression, name=name, options=options, out=out, tests=tests, timeout=timeout
     )
-    changes = plan_writes(files, force=force, replaceable=_unedited_checks(files))
+    states = {path: classify(path, content) for path, content in files.items()}
+    changes = plan_writes(
+        files,
+        force=force,
+        replaceable=_replaceable_checks(states),
+        unchanged=frozenset(path for path, state in states.items() if state.status == UNCHANGED),
+    )
     if not dry_run:
         apply(changes)
     return Generated(plan=plan, changes=tuple(changes), dry_run=dry_run)

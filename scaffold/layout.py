@@ -16,8 +16,8 @@ The import rules follow Python's and pytest's:
   (``--import-mode=importlib`` with the project root on ``sys.path``, as ``python -m pytest``
   puts it) and by its bare name otherwise (the default mode puts the test's folder on
   ``sys.path``). In another tests folder it is imported by its dotted path from the project
-  root (the nearest folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``),
-  so the tests run from there with ``python -m pytest``.
+  root (the nearest folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``;
+  without one, this is refused), so the tests run from there with ``python -m pytest``.
 - The shared checks module lives in the tests folder and is imported the same way as a module
   there would be.
 """
@@ -43,7 +43,6 @@ class Layout:
     test: Path
     checks: Path
     imports: tuple[str, ...]  # the test's import block for the layer and the checks, as lines
-    module_name: str  # the layer module's import name where it is importable ("" if relative)
     tests_relative: str  # the test file's path relative to the module's folder (POSIX)
 
 
@@ -52,43 +51,46 @@ def layout(out: Path, tests: Path | None, name: str, class_name: str) -> Layout:
     out = Path(out)
     tests = out if tests is None else Path(tests)
     module, test = out / f"{name}.py", tests / f"test_{name}.py"
-    checks = tests / f"{CHECKS_MODULE}.py"
     names = f"{class_name}, {name}"
     module_package = package_name(out)
-    tests_package = package_name(tests)
-    same_folder = _same(out, tests)
     if module_package is not None:
-        module_name = _join(module_package, name)
-        layer_import = f"from {module_name} import {names}"
-    elif same_folder:
-        module_name = ""
+        layer_import = f"from {_join(module_package, name)} import {names}"
+    elif _same(out, tests):
         layer_import = ""  # imported with the checks, relatively or by its bare name
     else:
-        module_name = _join(_namespace_name(out), name)
-        layer_import = f"from {module_name} import {names}"
+        layer_import = f"from {_join(_namespace_name(out), name)} import {names}"
+    tests_package = package_name(tests)
     if tests_package is not None:
-        checks_lines = [f"from {tests_package} import {CHECKS_MODULE} as checks", layer_import]
+        lines = [f"from {tests_package} import {CHECKS_MODULE} as checks", layer_import]
     else:
+        # __package__ is set where pytest imports the test as part of a (namespace) package.
         relative = [f"    from . import {CHECKS_MODULE} as checks"]
         bare = [f"    import {CHECKS_MODULE} as checks"]
         if not layer_import:
             relative.append(f"    from .{name} import {names}")
             bare.append(f"    from {name} import {names}")
-        checks_lines = [
-            "try:  # --import-mode=importlib: pytest imports this folder as a namespace package",
+        lines = [
+            "if __package__:  # --import-mode=importlib: this folder is a namespace package",
             *relative,
-            "except ImportError:  # pytest's default mode puts this folder on sys.path",
+            "else:  # pytest's default import mode puts this folder on sys.path",
             *bare,
-            *([layer_import] if layer_import else []),
+            layer_import,
         ]
     return Layout(
         module=module,
         test=test,
-        checks=checks,
-        imports=tuple(line for line in checks_lines if line),
-        module_name=module_name,
-        tests_relative=Path(os.path.relpath(test, out)).as_posix(),
+        checks=tests / f"{CHECKS_MODULE}.py",
+        imports=tuple(line for line in lines if line),
+        tests_relative=_relative(test, out),
     )
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` (POSIX); absolute on another drive (Windows)."""
+    try:
+        return Path(os.path.relpath(path, start)).as_posix()
+    except ValueError:
+        return Path(os.path.abspath(path)).as_posix()
 
 
 def package_name(folder: Path) -> str | None:
@@ -107,19 +109,13 @@ def package_name(folder: Path) -> str | None:
     return ".".join(reversed(parts)) or None
 
 
-_NOT_FOUND = object()
-
-
-def project_root(folder: Path, default=_NOT_FOUND) -> Path:
-    """The nearest folder at or above ``folder`` that holds a project marker.
-
-    Without one: ``default`` if given, else the current folder.
-    """
+def project_root(folder: Path) -> Path | None:
+    """The nearest folder at or above ``folder`` that holds a project marker, or None."""
     start = Path(os.path.abspath(folder))
     for candidate in (start, *start.parents):
         if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
             return candidate
-    return Path.cwd() if default is _NOT_FOUND else default
+    return None
 
 
 #: Folders never searched for generated files: caches, tools, build output.
@@ -148,15 +144,15 @@ def python_files(folder: Path) -> Iterator[Path]:
 def _namespace_name(folder: Path) -> str:
     """The dotted path of a plain folder from its project root ("" for the root itself)."""
     root = project_root(folder)
-    try:
-        relative = Path(os.path.abspath(folder)).relative_to(root)
-    except ValueError:
+    if root is None:
         raise OutputError(
-            f"--tests puts the test outside {root}, the project of --out {folder}, which is not"
-            " a package: the test could not import the layer",
-            hint=f"add __init__.py files to make {folder} a package, or keep the test beside"
-            " the module (omit --tests)",
-        ) from None
+            f"--tests elsewhere cannot import a module from {folder}: it is not a package, and"
+            " no folder above it marks a project root to import it from (pyproject.toml,"
+            " setup.py, setup.cfg or .git)",
+            hint=f"add __init__.py files to make {folder} a package, add a pyproject.toml at"
+            " the project's root, or keep the test beside the module (omit --tests)",
+        )
+    relative = Path(os.path.abspath(folder)).relative_to(root)
     for part in relative.parts:
         if not part.isidentifier():
             raise OutputError(

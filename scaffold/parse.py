@@ -233,9 +233,11 @@ class _Builder:
             infinite = result.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan)
             raise self.error(
                 node,
-                "this part is infinite or undefined (log(0), 1/0, cot(0))"
-                if infinite
-                else f"this part is the complex number {result}",
+                (
+                    "this part is infinite or undefined (log(0), 1/0, cot(0))"
+                    if infinite
+                    else f"this part is the complex number {result}"
+                ),
                 hint="scaffold works with finite real values; check the domain"
                 " (sqrt(-1), asin(2), log(0), ...)",
             )

@@ -187,10 +187,7 @@ def find_test_files(paths: list[Path]) -> list[Path]:
 def _test_of_module(module: Path) -> Path:
     """The generated test of a layer module: from its record, else test_NAME.py beside it."""
     record = read_record(module)
-    if record is not None and isinstance(record.get("tests"), str):
-        test = Path(os.path.normpath(module.parent / record["tests"]))
-    else:
-        test = module.with_name(f"test_{module.name}")
+    test = record.test_path if record else module.with_name(f"test_{module.name}")
     if not test.is_file():
         raise InputError(
             f"{module} is not a generated test, and its test {test} does not exist",
@@ -238,7 +235,9 @@ def validate(
                 "-m",
                 "pytest",
                 *(os.path.relpath(f, root) for f in group),
-                *(["-c", os.devnull, "--rootdir", str(root)] if isolated else []),
+                *(["-c", os.devnull] if isolated else []),
+                "--rootdir",  # test ids (and the report's file names) relative to root
+                str(root),
                 "-p",
                 "no:cacheprovider",
                 "-rs",
@@ -265,14 +264,15 @@ def validate(
 def _by_project(files: list[Path]) -> dict[Path, list[Path]]:
     """Test files grouped by the project root pytest runs them from.
 
-    Files outside any project (no marker above them) run from their common folder.
+    Files outside any project (no marker above them) run from their common folder: their
+    imports do not depend on it (``layout`` refuses the one case that would).
     """
-    loose = [f for f in files if project_root(f.parent, default=None) is None]
-    common = Path(os.path.commonpath([str(f.parent) for f in loose])) if loose else None
+    roots = {file: project_root(file.parent) for file in files}
+    loose = [file.parent for file, root in roots.items() if root is None]
+    common = Path(os.path.commonpath([str(p) for p in loose])) if loose else None
     groups: dict[Path, list[Path]] = {}
-    for file in files:
-        root = project_root(file.parent, default=None) or common
-        groups.setdefault(root, []).append(file)
+    for file, root in roots.items():
+        groups.setdefault(root or common, []).append(file)
     return groups
 
 

@@ -34,12 +34,17 @@ class FileChange:
 
 
 def plan_writes(
-    files: dict[Path, str], *, force: bool, replaceable: frozenset[Path] = frozenset()
+    files: dict[Path, str],
+    *,
+    force: bool,
+    replaceable: frozenset[Path] = frozenset(),
+    unchanged: frozenset[Path] = frozenset(),
 ) -> list[FileChange]:
     """Decide what happens to each file (``{path: content}``), in the order given.
 
     A file that exists with different content is a conflict unless ``force`` or it is in
-    ``replaceable``. Raises ``OutputError`` if a folder cannot hold its files.
+    ``replaceable``; one in ``unchanged`` (the same code, formatted otherwise) is left as it
+    is. Raises ``OutputError`` if a folder cannot hold its files.
     """
     for folder in dict.fromkeys(path.parent for path in files):
         _check_folder(folder)
@@ -50,20 +55,26 @@ def plan_writes(
         old = _read(path)
         if old is None:
             changes.append(FileChange(path, CREATE, content))
-        elif old == content:
+        elif old == content or path in unchanged:
             changes.append(FileChange(path, UNCHANGED, content))
         else:
-            diff = "".join(
-                difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    content.splitlines(keepends=True),
-                    fromfile=f"{path} (on disk)",
-                    tofile=f"{path} (generated)",
-                )
-            )
+            diff = unified_diff(path, old, content, "generated")
             replace = force or path in replaceable
             changes.append(FileChange(path, OVERWRITE if replace else CONFLICT, content, diff))
     return changes
+
+
+def unified_diff(path: Path, old: str, new: str, label: str, context: int = 3) -> str:
+    """A unified diff from ``old`` (the file on disk) to ``new`` (``label``: what it is)."""
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (on disk)",
+            tofile=f"{path} ({label})",
+            n=context,
+        )
+    )
 
 
 def refuse_conflicts(changes: list[FileChange], *, dry_run: bool = False) -> None:

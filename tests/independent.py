@@ -111,7 +111,7 @@ def check_layer(formula: str, options: Options, server, folder: Path, name=None)
 def verify_layer(module: Path, server) -> None:
     """A generated layer (module, with its test beside it) against independent references."""
     record = read_record(module)
-    formula, options = record["expression"], Options.from_given(record["options"])
+    formula, options = record.expression, Options.from_given(record.options)
     test_file = module.with_name(f"test_{module.name}")
     columns, points = _table(test_file.read_text())
     inputs = columns[: columns.index(next(c for c in columns if c.startswith("f(")))]

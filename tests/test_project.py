@@ -45,7 +45,8 @@ PROJECTS = {
         },
         "src/mypkg/layers",
     ),
-    "plain": ({}, "layers"),
+    # A plain folder: no package, its root marked only by version control.
+    "plain": ({".git/HEAD": "ref: refs/heads/main\n"}, "layers"),
 }
 #: The checks that exercise imports: the collection of every test module, the checks module
 #: beside it, and a fresh process importing the layer module by its import name.
@@ -134,8 +135,8 @@ def test_imports_follow_the_layout(projects):
     assert "    from .ripple import Ripple, ripple\n" in beside
     assert "    from ripple import Ripple, ripple\n" in beside
     record = read_record(flat / "mypkg/layers/leaky.py")
-    assert record["tests"] == "../../tests/layers/test_leaky.py"
-    assert record["options"] == {"params": ["a=0.25"], "param_shapes": ["a=channel"]}
+    assert record.tests == "../../tests/layers/test_leaky.py"
+    assert record.options == {"params": ["a=0.25"], "param_shapes": ["a=channel"]}
 
 
 @pytest.mark.slow
@@ -240,3 +241,85 @@ def test_new_layer_replaces_an_unedited_checks_module_of_another_version(tmp_pat
     )
     assert again.exit_code == 2 and "different content" in again.output
     assert not (tmp_path / "ripple.py").exists()
+
+
+def test_a_reformatted_checks_module_is_left_alone_and_a_newer_one_refused(tmp_path):
+    from scaffold.record import with_checksum
+
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            app, ["new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path)]
+        ).exit_code
+        == 0
+    )
+    checks = tmp_path / "scaffold_checks.py"
+    # Another line length and Windows line endings: the same code, left as it is.
+    subprocess.run([sys.executable, "-m", "black", "-q", "-l", "120", str(checks)], check=True)
+    reformatted = checks.read_text().replace("\n", "\r\n")
+    checks.write_bytes(reformatted.encode())
+    result = runner.invoke(app, ["new-layer", "cos(x)", "--name", "cosine", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"unchanged {checks}" in result.output
+    assert checks.read_bytes() == reformatted.encode()
+    # From a newer scaffold: never downgraded under the other tests.
+    newer = with_checksum('"""Checks."""\n\nAPI = 1\n\n\ndef f():\n    pass\n').replace(
+        "scaffold 0.2.0;", "scaffold 9.0.0;"
+    )
+    checks.write_text(newer)
+    refused = runner.invoke(
+        app, ["new-layer", "tan(x)", "--name", "tangent", "--out", str(tmp_path)]
+    )
+    assert refused.exit_code == 2 and "newer than this one" in refused.output
+    assert checks.read_text() == newer and not (tmp_path / "tangent.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ("None", "is not a dict"),
+        ("{[1]: 2}", "not a plain literal"),
+        (
+            '{"scaffold": "0.2.0", "command": "new-layer", "expression": "sin(x)", "name": "bad",'
+            ' "tests": 3, "options": {}}',
+            "'tests' must be a string",
+        ),
+        (
+            '{"scaffold": "0.2.0", "command": "new-layer", "expression": "sin(x)", "name": "bad",'
+            ' "tests": "test_bad.py", "options": {"stabilize": "no"}}',
+            "'stabilize' is 'no'",
+        ),
+        (
+            '{"scaffold": "0.2.0", "command": "new-layer", "expression": "sin(x)", "name": "bad",'
+            ' "tests": "test_bad.py", "options": {"params": "a=0.5"}}',
+            "a list of strings",
+        ),
+    ],
+)
+def test_a_malformed_record_is_named_and_the_other_layers_still_sync(tmp_path, record, message):
+    runner = CliRunner()
+    for name in ("good", "bad"):
+        assert (
+            runner.invoke(
+                app, ["new-layer", "sin(x)", "--name", name, "--out", str(tmp_path)]
+            ).exit_code
+            == 0
+        )
+    bad = tmp_path / "bad.py"
+    source = bad.read_text()
+    start = source.index("__scaffold__ = {")
+    end = source.index("}\n", start) + 2
+    bad.write_text(source[:start] + f"__scaffold__ = {record}\n" + source[end:])
+    (tmp_path / "test_good.py").unlink()
+    result = runner.invoke(app, ["sync", "--check", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert str(bad) in result.output and message in result.output
+    assert f"missing         {tmp_path / 'test_good.py'}" in result.output  # still checked
+    refused = runner.invoke(app, ["sync", str(tmp_path)])
+    assert refused.exit_code == 2 and not (tmp_path / "test_good.py").exists()
+
+
+def test_sync_with_no_generated_layer_has_nothing_to_do(tmp_path):
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    result = CliRunner().invoke(app, ["sync", "--check", str(tmp_path)])
+    assert result.exit_code == 0 and "nothing to sync" in result.output
