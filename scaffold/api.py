@@ -18,6 +18,7 @@ from .format import format_source, verify_source
 from .layout import CHECKS_MODULE, Layout, layout, package_name
 from .parse import parse
 from .plan import (
+    CHECKS_API,
     LayerPlan,
     build_plan,
     check_name,
@@ -55,10 +56,6 @@ class Generated:
         """Path of the generated pytest file."""
         return self.changes[1].path
 
-    @property
-    def module_path(self) -> Path:
-        """Path of the generated layer module."""
-        return self.changes[0].path
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,7 @@ def _render_layer(
     formatted = {
         path: with_checksum(format_source(text, path.name)) for path, text in files.items()
     }
-    checks = render_static(CHECKS_TEMPLATE, version=__version__)
+    checks = render_static(CHECKS_TEMPLATE, version=__version__, api=CHECKS_API)
     formatted[paths.checks] = with_checksum(verify_source(checks, paths.checks.name))
     return plan, formatted
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import sympy
 
-from . import __version__
 from .analyze import Analysis
 from .errors import InvalidNameError
 from .parse import RESERVED_NAMES
@@ -176,14 +175,13 @@ class LayerPlan:
     point_rows: tuple[str, ...]  # source lines of the test points' rows (inputs, f, gradients)
     grid_rows: tuple[str, ...]  # ... of the grid through 0 and the kinks
     extreme_rows: tuple[str, ...]  # ... of the extreme inputs representable in float32
-    # The largest constant of the code (100000 in 100000*x**2): a dtype whose largest finite
-    # value is below it cannot run the layer at all (float16: 65504).
+    # The largest constant of the code (100000 in 100000*x**2), "" if none: a dtype whose
+    # largest finite value is below it cannot run the layer at all (float16: 65504).
     largest_constant: str
     second_skip: str  # why second derivatives are not checked, or ""
     uses_tf_in_test: bool  # the test's own code (formula, updates) calls TensorFlow
     imports: tuple[str, ...]  # the test's import lines for the layer and the checks (layout)
     record: str  # the module's record, a Python dict literal (record.py)
-    version: str  # scaffold's version
     checks_api: int  # the API of the shared checks module the test is written for
     warnings: tuple[str, ...] = ()  # the spec's, then the analysis's: the CLI prints them
 
@@ -414,12 +412,11 @@ def build_plan(
         point_rows=_rows(refs.points, refs.forward, refs.gradients, refs.second),
         grid_rows=_rows(refs.grid_points, refs.grid_forward, refs.grid_gradients),
         extreme_rows=_rows(refs.extreme_points, refs.extreme_forward, refs.extreme_gradients),
-        largest_constant=repr(refs.largest_constant),
+        largest_constant=repr(refs.largest_constant) if refs.largest_constant else "",
         second_skip=_second_skip(analysis, refs),
         uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
         imports=imports,
         record=record,
-        version=__version__,
         checks_api=CHECKS_API,
         warnings=spec.warnings + analysis.warnings,
     )
