@@ -57,7 +57,6 @@ class Generated:
         return self.changes[1].path
 
 
-
 @dataclass(frozen=True)
 class Options:
     """What ``new-layer`` takes beyond the expression (see ``spec.build_spec``)."""

@@ -266,7 +266,9 @@ def new_layer(
         save=save,
     )
     with _handle_errors():
-        _check_device(device)  # every option is checked before anything is written
+        from .validate import check_device  # stdlib only: no TensorFlow
+
+        check_device(device)  # every option is checked before anything is written
         if validate and not dry_run:
             from .validate import require_runtime
 
@@ -460,13 +462,6 @@ def validate_command(
             isolated=isolated,
             json_path=json_path,
         )
-
-
-def _check_device(device: str) -> None:
-    from .validate import DEVICE_KINDS  # stdlib only: no TensorFlow
-
-    if device not in DEVICE_KINDS:
-        raise InputError(f"--device must be one of {', '.join(DEVICE_KINDS)}, not {device!r}")
 
 
 def _run_validation(

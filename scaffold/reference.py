@@ -116,7 +116,7 @@ def references(analysis: Analysis) -> References:
     if len(chosen) < MIN_POINTS:
         raise DomainError(
             f"found only {len(chosen)} test point(s) in [-4, 13] where {analysis.forward} and"
-            " its gradient are finite, real and away from kinks",
+            f" its gradient are finite, real, below {MAX_FINITE:g} in size and away from kinks",
             hint="scaffold tests the layer at points where it is defined; shift or scale the input",
         )
     points = [point for point, _ in chosen]

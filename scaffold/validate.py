@@ -210,8 +210,7 @@ def validate(
 
     ``on_start(files)`` is called once the files are found, before anything runs.
     """
-    if device not in DEVICE_KINDS:
-        raise InputError(f"--device must be one of {', '.join(DEVICE_KINDS)}, not {device!r}")
+    check_device(device)
     require_runtime()
     files = find_test_files(paths)
     if on_start is not None:
@@ -361,6 +360,12 @@ def _shown(path: Path) -> str:
     """``path`` relative to the current folder when it lies below it."""
     relative = os.path.relpath(path)
     return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+def check_device(device: str) -> None:
+    """Raise ``InputError`` unless ``device`` is one of ``DEVICE_KINDS``."""
+    if device not in DEVICE_KINDS:
+        raise InputError(f"--device must be one of {', '.join(DEVICE_KINDS)}, not {device!r}")
 
 
 def require_runtime() -> None:
