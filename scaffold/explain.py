@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import sympy
 
 from .analyze import HEAVISIDE_NOTE, abs_identity, analyze, tensorflow_conventions
+from .functions import Maximum, Minimum, real_derivative
 from .parse import parse
 from .plan import build_plan, internal_names
-from .printing import math_text
+from .printing import input_name, math_text
 from .reference import references
 from .spec import build_spec
 
@@ -61,7 +62,7 @@ def explain(expression: str, **options) -> Explanation:
         if analysis.surrogate[index]:
             continue
         walker = _Derivation(variable)
-        # The same conventions at kinks as the generated code (Heaviside(0) = 0, ...).
+        # The same conventions at kinks and ties as the generated code.
         ours, _ = tensorflow_conventions(abs_identity(walker.derive(analysis.forward)))
         derivations.append((variable.name, tuple(walker.steps), ours, analysis.gradients[index]))
     forward_code = [(f"{line.name} = {line.code}", line.math) for line in plan.forward_lines]
@@ -92,8 +93,7 @@ def _tree(expr: sympy.Basic, depth: int = 0) -> list[str]:
     """The expression tree, one node a line: operator or function, then its arguments."""
     if not expr.args or isinstance(expr, (sympy.Symbol, sympy.Number)):
         return [f"{'  ' * depth}{math_text(expr)}"]
-    label = type(expr).__name__
-    lines = [f"{'  ' * depth}{label}"]
+    lines = [f"{'  ' * depth}{input_name(expr)}"]
     for arg in expr.args:
         lines.extend(_tree(arg, depth + 1))
     return lines
@@ -128,8 +128,9 @@ class _Derivation:
             )
         if isinstance(expr, sympy.Function) and len(expr.args) == 1:
             return self._function(expr, depth)
-        result = sympy.diff(expr, x)  # Max, Min, two-argument functions: SymPy's rule
-        return self._record(depth, f"rule for {type(expr).__name__} (SymPy)", expr, result)
+        result = real_derivative(expr, x)  # Max, Min (the tie rule), two-argument functions
+        rule = "the tie rule (below)" if isinstance(expr, (Maximum, Minimum)) else "SymPy's rule"
+        return self._record(depth, f"{rule} for {input_name(expr)}", expr, result)
 
     def _product(self, expr: sympy.Mul, depth: int) -> sympy.Expr:
         x = self.x
@@ -227,7 +228,7 @@ def _text(e: Explanation) -> str:
             lines += _wrap(f"d/d{name} [{math_text(step.expr)}]  by {step.rule}", indent)
             lines += _wrap(f"= {math_text(step.result)}", indent + "  ")
         lines += ["", *_wrap(f"Result: {math_text(ours)}", "  ")]
-        lines += _wrap(f"SymPy's diff: {math_text(sympys)}", "  ")
+        lines += _wrap(f"SymPy's diff, with the same conventions: {math_text(sympys)}", "  ")
     if e.rewrites:
         lines += ["", "Stable rewrites, applied before differentiating (so both passes are"]
         lines += ["stable in floating point):"]
@@ -253,7 +254,7 @@ def _markdown(e: Explanation) -> str:
                 f" = {sympy.latex(step.result)}$"
             )
         lines += ["", f"Result: $${sympy.latex(ours)}$$", ""]
-        lines += [f"SymPy's `diff` gives $${sympy.latex(sympys)}$$"]
+        lines += [f"SymPy's `diff`, with the same conventions, gives $${sympy.latex(sympys)}$$"]
     if e.rewrites:
         lines += ["", "## Stable rewrites", ""] + [f"- `{r}`" for r in e.rewrites]
     if e.notes:

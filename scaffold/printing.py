@@ -14,6 +14,7 @@ shape.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from fractions import Fraction
 
@@ -397,6 +398,7 @@ def _large(number: sympy.Rational) -> bool:
     return max(abs(number.p), number.q) > MAX_SMALL_TERM
 
 
+@functools.cache
 def _input_names() -> dict[type, str]:
     """Function class -> the name a user types for it (the first in ``parse.FUNCTIONS``)."""
     from .parse import FUNCTIONS  # parse does not import printing; imported late all the same
@@ -408,6 +410,12 @@ def _input_names() -> dict[type, str]:
     return names
 
 
+def input_name(expr: sympy.Basic) -> str:
+    """The name a user types for ``expr``'s function (``Max``), else its SymPy class's."""
+    names = _input_names()
+    return next((names[c] for c in type(expr).__mro__ if c in names), type(expr).__name__)
+
+
 class MathTextPrinter(StrPrinter):
     """Plain-text math in scaffold's input language: what it prints, ``parse`` reads back.
 
@@ -417,12 +425,9 @@ class MathTextPrinter(StrPrinter):
     as ``x == 0``, ``and``/``or``/``not``; fractions of large terms as the decimals typed.
     """
 
-    _names = None
-
     def _print_Function(self, expr: sympy.Function) -> str:
-        if MathTextPrinter._names is None:
-            MathTextPrinter._names = _input_names()
-        name = next((self._names[c] for c in type(expr).__mro__ if c in self._names), None)
+        names = _input_names()
+        name = next((names[c] for c in type(expr).__mro__ if c in names), None)
         if name is None and isinstance(expr, StableBlock):
             return self._print(expr.stable_form())
         name = name or expr.func.__name__
