@@ -16,17 +16,9 @@ from .analyze import analyze
 from .errors import InputError, InvalidNameError, OutputError
 from .format import format_source, verify_source
 from .layout import CHECKS_MODULE, Layout, layout, package_name
+from .names import check_name, check_weight_names, class_name_for, default_name, internal_names
 from .parse import parse
-from .plan import (
-    CHECKS_API,
-    LayerPlan,
-    build_plan,
-    check_name,
-    check_weight_names,
-    class_name_for,
-    default_name,
-    internal_names,
-)
+from .plan import CHECKS_API, LayerPlan, build_plan
 from .record import (
     STALE,
     UNCHANGED,

@@ -491,25 +491,9 @@ def _run_validation(
     )
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
-    _print_matrix(report)
-    if len(report.files) > 1:
-        for file, outcomes in report.by_file().items():
-            bad = outcomes.get("failed", 0) + outcomes.get("error", 0)
-            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-            typer.secho(
-                f"{'FAIL' if bad else 'ok':<5} {file} ({counts})",
-                fg=typer.colors.RED if bad else None,
-            )
-    counts = {}
-    for case in report.cases:
-        counts[case.outcome] = counts.get(case.outcome, 0) + 1
-    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
-    for reason in report.skipped_reasons():
-        typer.secho(f"skipped: {reason}", fg=typer.colors.YELLOW)
-    for case in report.cases:
-        if case.outcome in ("failed", "error"):
-            first_line = case.message.splitlines()[0] if case.message else ""
-            typer.secho(f"FAILED {case.file}::{case.name}: {first_line}", fg=typer.colors.RED)
+    colours = {"fail": typer.colors.RED, "skip": typer.colors.YELLOW, "plain": None}
+    for kind, line in report.lines():
+        typer.secho(line, fg=colours[kind])
     if report.timed_out:
         raise ValidationFailed(f"the tests did not finish within {timeout:g} s and were killed")
     if report.crashed:
@@ -529,19 +513,6 @@ def _run_validation(
     typer.secho(
         f"validated {len(report.files)} file(s) in {report.seconds:.1f} s", fg=typer.colors.GREEN
     )
-
-
-def _print_matrix(report) -> None:
-    devices, table = report.matrix()
-    width = max([len("check"), *(len(check) for check in table)])
-    cell = max([8, *(len(v) for row in table.values() for v in row.values())])
-    header = "check".ljust(width) + "".join(f" {d:<{cell}}" for d in devices)
-    typer.echo("\n" + header.rstrip())
-    for check, row in table.items():
-        line = (
-            check.ljust(width) + "".join(f" {row.get(d, ''):<{cell}}" for d in devices)
-        ).rstrip()
-        typer.secho(line, fg=typer.colors.RED if "FAIL" in line else None)
 
 
 def _progress(line: str) -> None:

@@ -17,9 +17,10 @@ import sympy
 
 from .analyze import HEAVISIDE_NOTE, abs_identity, analyze, tensorflow_conventions
 from .functions import Maximum, Minimum, real_derivative
+from .mathtext import input_name, math_text
+from .names import internal_names
 from .parse import parse
-from .plan import build_plan, internal_names
-from .printing import input_name, math_text
+from .plan import build_plan
 from .reference import references
 from .spec import build_spec
 

@@ -1,114 +1,27 @@
 """Stage 3: ``Analysis`` -> ``LayerPlan``, the plain data the templates render.
 
-Everything the templates need is decided here as strings and numbers: names (checked, and chosen so
-nothing in the generated code shadows anything else), code for each line, docstring math and the
-reference values. Templates then only loop and substitute.
+Everything the templates need is decided here as strings and numbers: code for each line,
+docstring math, the reference tables and the test's imports (the names themselves are chosen
+and checked in ``names``). Templates then only loop and substitute.
 """
 
 from __future__ import annotations
 
-import builtins
-import keyword
-import re
 import shlex
-import sys
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import sympy
 
 from .analyze import Analysis
-from .errors import InvalidNameError
-from .parse import RESERVED_NAMES
-from .printing import TensorFlowPrinter, math_text
+from .mathtext import math_text
+from .names import class_name_for, fresh_name
+from .printing import TensorFlowPrinter
 from .reference import References
 
-_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
-MAX_NAME_LENGTH = 60
 #: The API of templates/scaffold_checks.py.jinja the test template is written for: bump it
 #: with any change there that older generated tests cannot use.
 CHECKS_API = 1
-#: Names the generated test defines or imports beside the layer's own: --name may not take them.
-_TEST_NAMES = frozenset(
-    {"checks", "scaffold_checks", "plain_formula", "apply_updates", "each_device"}
-)
 ROW_WIDTH = 88  # black's line length: reference rows are laid out by hand (black skips them)
-#: Module names the generated files would shadow when pytest puts their folder on sys.path.
-_SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
-    "tensorflow",
-    "keras",
-    "numpy",
-    "pytest",
-    "sympy",
-    "scaffold",
-    "conftest",
-    "setup",
-}
-
-
-#: Attributes and constructor names of a Keras 3 Layer: a weight may not take them, since the
-#: layer stores each weight as ``self.<name>`` and takes its default as a keyword argument.
-LAYER_ATTRIBUTES = frozenset(
-    [
-        "activity_regularizer",
-        "add_loss",
-        "add_metric",
-        "add_variable",
-        "add_weight",
-        "autocast",
-        "build",
-        "build_from_config",
-        "built",
-        "call",
-        "call_signature_parameters",
-        "compute_dtype",
-        "compute_mask",
-        "compute_output_shape",
-        "compute_output_spec",
-        "config",
-        "count_params",
-        "dtype",
-        "dtype_policy",
-        "from_config",
-        "get_build_config",
-        "get_config",
-        "get_weights",
-        "input",
-        "input_dtype",
-        "input_shape",
-        "input_spec",
-        "inputs",
-        "kwargs",
-        "load_own_variables",
-        "losses",
-        "metrics",
-        "metrics_variables",
-        "name",
-        "non_trainable_variables",
-        "non_trainable_weights",
-        "output",
-        "path",
-        "quantization_mode",
-        "quantize",
-        "quantized_build",
-        "quantized_call",
-        "rematerialized_call",
-        "save_own_variables",
-        "self",
-        "set_weights",
-        "stateless_call",
-        "supports_jit",
-        "supports_masking",
-        "symbolic_call",
-        "trainable",
-        "trainable_variables",
-        "trainable_weights",
-        "training",
-        "variable_dtype",
-        "variables",
-        "weights",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -216,95 +129,6 @@ def _noqa(variables: tuple[VariablePlan, ...]) -> str:
     return "  # noqa: N803" if upper else ""
 
 
-def default_name(expression: str, symbols: Collection[str] = ()) -> str:
-    """A module name derived from the expression text: 'sin(x)' -> 'sin_x'; 'x' -> 'layer_x'.
-
-    It never equals one of ``symbols`` (the expression's variables: the module's function would
-    shadow its own argument).
-    """
-    words = re.findall(r"[A-Za-z]+|\d+", expression)
-    name = _usable("_".join(words).lower()[:40].rstrip("_"))
-    return f"layer_{name}" if name in symbols else name
-
-
-def suggest_name(name: str) -> str:
-    """The nearest usable name: 'swish-beta' -> 'swish_beta', 'SwishBeta' -> 'swish_beta'."""
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)  # CamelCase -> Camel_Case
-    words = re.findall(r"[A-Za-z0-9]+", snake)
-    return _usable("_".join(words).lower()[: MAX_NAME_LENGTH - len("layer_")].rstrip("_"))
-
-
-def _usable(name: str) -> str:
-    """``name``, or ``layer_<name>`` where it starts with a digit, is a keyword, shadows..."""
-    if not name or not name[0].isalpha():
-        name = f"layer_{name}".rstrip("_")
-    if check_name(name, raise_error=False) is not None:
-        name = f"layer_{name}"
-    return name
-
-
-def check_name(name: str, *, raise_error: bool = True, in_package: bool = False) -> str | None:
-    """Raise ``InvalidNameError`` (or return its message) unless ``name`` is usable.
-
-    ``in_package``: the module is imported by its dotted name, so a top-level module of the
-    same name (``signal``, ``tensorflow``) is not shadowed.
-    """
-    problem = None
-    if not _NAME_PATTERN.fullmatch(name):
-        problem = (
-            f"--name {name!r} must be a lower-case Python identifier: a letter, then letters,"
-            " digits or '_' (it names the module, the function and, in CamelCase, the layer class)"
-        )
-    elif len(name) > MAX_NAME_LENGTH:
-        problem = f"--name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}"
-    elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        problem = f"--name {name!r} is a Python keyword"
-    elif (
-        name in RESERVED_NAMES
-        or hasattr(builtins, name)
-        or (name in _SHADOWED_MODULES and not in_package)
-    ):
-        problem = (
-            f"--name {name!r} would shadow the Python or TensorFlow name '{name}' in the"
-            " generated code or on the import path"
-        )
-    elif name in _TEST_NAMES:
-        problem = f"--name {name!r} is a name the generated test uses for itself"
-    elif name.startswith("test"):
-        problem = f"--name {name!r} starts with 'test': pytest would collect the module as tests"
-    if problem is not None and raise_error:
-        suggestion = suggest_name(name)
-        hint = (
-            f"did you mean --name {suggestion}?"
-            if check_name(suggestion, raise_error=False) is None
-            else "for example: --name my_activation"
-        )
-        raise InvalidNameError(problem, hint=hint)
-    return problem
-
-
-def class_name_for(name: str) -> str:
-    """CamelCase of a snake_case name: 'my_activation' -> 'MyActivation'."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
-
-
-def internal_names(name: str, analysis_symbols: set[str]) -> dict[str, str]:
-    """Names of the generated code's own variables, renamed if the expression uses them."""
-    taken = set(analysis_symbols) | {name, class_name_for(name)}
-    return {role: _fresh_name(role, taken) for role in ("y", "dy", "grad")}
-
-
-def check_weight_names(weight_names: list[str]) -> None:
-    """Refuse weights named like a Keras Layer attribute (the layer stores ``self.<name>``)."""
-    for weight in weight_names:
-        if weight in LAYER_ATTRIBUTES:
-            raise InvalidNameError(
-                f"a weight named '{weight}' would clash with the Keras Layer attribute"
-                f" or argument '{weight}'",
-                hint="rename the symbol in the expression, e.g. 'alpha'",
-            )
-
-
 def build_plan(
     analysis: Analysis,
     refs: References,
@@ -340,7 +164,7 @@ def build_plan(
         grad_out = analysis.grad_outs[index]
         weight = weights_by_symbol.get(symbol)
         if spec.save == "derivative" and grad_out.free_symbols and not grad_out.is_Symbol:
-            saved_name = _fresh_name(f"df_d{symbol.name.lower()}", taken)
+            saved_name = fresh_name(f"df_d{symbol.name.lower()}", taken)
             code = printer.doprint(grad_out)
             derivative_lines.append(Assignment(saved_name, code, f"df/d{symbol.name}"))
             grad_out = sympy.Symbol(saved_name, real=True)
@@ -452,7 +276,7 @@ def _stopped_forward(analysis: Analysis, taken: set[str]):
         return forward_temps, forward_out, ()
     used = forward_out.free_symbols.union(*(e.free_symbols for _, e in forward_temps))
     stopped = {
-        v: sympy.Symbol(_fresh_name(f"{v.name.lower()}_stopped", taken), real=True)
+        v: sympy.Symbol(fresh_name(f"{v.name.lower()}_stopped", taken), real=True)
         for v in analysis.spec.variables
         if v in used
     }
@@ -462,15 +286,6 @@ def _stopped_forward(analysis: Analysis, taken: set[str]):
     )
     temps = tuple((s, e.xreplace(stopped)) for s, e in forward_temps)
     return temps, forward_out.xreplace(stopped), lines
-
-
-def _fresh_name(base: str, taken: set[str]) -> str:
-    """``base``, or ``base_1``, ``base_2``, ... : the first not in ``taken`` (which it joins)."""
-    candidate, index = base, 1
-    while candidate in taken:
-        candidate, index = f"{base}_{index}", index + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _times_upstream(upstream: sympy.Symbol, grad_out: sympy.Expr) -> sympy.Expr:

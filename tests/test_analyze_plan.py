@@ -11,14 +11,14 @@ import sympy
 
 from scaffold.analyze import DIRAC_NOTE, HEAVISIDE_NOTE, TIE_NOTE, analyze
 from scaffold.errors import DerivativeError, DomainError, InputError, InvalidNameError
-from scaffold.parse import ParsedExpression, parse
-from scaffold.plan import (
+from scaffold.names import (
     check_name,
     check_weight_names,
     class_name_for,
     default_name,
     internal_names,
 )
+from scaffold.parse import ParsedExpression, parse
 from scaffold.reference import references
 from scaffold.spec import LayerSpec, build_spec
 

@@ -12,8 +12,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from scaffold import errors
+from scaffold.mathtext import math_text
 from scaffold.parse import FUNCTIONS, parse
-from scaffold.printing import TensorFlowPrinter, math_text, supported_functions, to_printable
+from scaffold.printing import TensorFlowPrinter, supported_functions, to_printable
 
 x = sympy.Symbol("x", real=True)
 
