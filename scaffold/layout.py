@@ -122,6 +122,13 @@ def project_root(folder: Path) -> Path | None:
 _SKIPPED_FOLDERS = frozenset({"__pycache__", "site-packages", "node_modules", "build", "dist"})
 
 
+def _searched(folder: Path) -> bool:
+    if folder.name.startswith(".") or (folder / "pyvenv.cfg").exists():
+        return False
+    # A package of the project's may be called build or dist: its __init__.py says so.
+    return folder.name not in _SKIPPED_FOLDERS or (folder / "__init__.py").exists()
+
+
 def python_files(folder: Path) -> Iterator[Path]:
     """The ``.py`` files under ``folder``, sorted, in the folders a project's own code is in.
 
@@ -129,13 +136,7 @@ def python_files(folder: Path) -> Iterator[Path]:
     ``pyvenv.cfg``), caches and build output.
     """
     for root, folders, files in os.walk(folder):
-        folders[:] = sorted(
-            name
-            for name in folders
-            if name not in _SKIPPED_FOLDERS
-            and not name.startswith(".")
-            and not (Path(root, name) / "pyvenv.cfg").exists()
-        )
+        folders[:] = sorted(name for name in folders if _searched(Path(root, name)))
         for name in sorted(files):
             if name.endswith(".py"):
                 yield Path(root, name)

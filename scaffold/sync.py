@@ -4,7 +4,8 @@ Takes paths (files or folders); finds the modules scaffold generated there (they
 record, see ``record``), renders each one's module, test and shared checks again with the
 installed scaffold and classifies every file: unchanged, stale (another version or other
 options generated it), missing, or edited by hand. ``check`` writes nothing; ``write``
-replaces stale and missing files, and edited ones only with ``force``, all or nothing.
+replaces stale and missing files, and edited ones only with ``force``; if any file is in the way
+or any record cannot be regenerated, it writes nothing.
 """
 
 from __future__ import annotations
