@@ -23,6 +23,7 @@ from .functions import Maximum, Minimum, Round, real_derivative
 from .guard import guard
 from .parse import ParsedExpression
 from .printing import to_printable
+from .singular import Singularities, find
 from .spec import LayerSpec
 from .stabilize import stabilize
 
@@ -54,7 +55,7 @@ class Analysis:
 
     parsed: ParsedExpression
     spec: LayerSpec
-    forward: sympy.Expr  # the stable form of parsed.expr (equal to it unless rewritten)
+    forward: sympy.Expr  # what the code computes: parsed.expr in stable form, singularities covered
     rewrites: tuple[str, ...]  # the stable rewrites applied to get ``forward``
     gradients: tuple[sympy.Expr, ...]
     surrogate: tuple[bool, ...]
@@ -65,6 +66,9 @@ class Analysis:
     grad_outs: tuple[sympy.Expr, ...]
     updates: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
     warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
+    stable: sympy.Expr | None = None  # the stable form, before singular points were covered
+    singular: Singularities | None = None  # the singular points of f found (see ``singular``)
+    shown_gradients: tuple[sympy.Expr, ...] = ()  # ``gradients`` as math, without the patches
 
     @property
     def derivative(self) -> sympy.Expr:
@@ -88,32 +92,43 @@ class Analysis:
 
 
 def analyze(
-    parsed: ParsedExpression, spec: LayerSpec, reserved_names: frozenset[str] = frozenset()
+    parsed: ParsedExpression,
+    spec: LayerSpec,
+    reserved_names: frozenset[str] = frozenset(),
+    rules: tuple = (),
 ) -> Analysis:
     """Differentiate ``parsed`` for every variable of ``spec``; share work between the passes.
 
     ``reserved_names`` are names the generated code already uses (the function's name, ...);
-    temporaries avoid them and every symbol of the expression.
+    temporaries avoid them and every symbol of the expression. ``rules``: stable rewrites to
+    try beyond the standard ones (``stabilize.ON_DEMAND``).
     """
-    forward, rewrites = stabilize(parsed.expr) if spec.stabilize else (parsed.expr, ())
+    forward, rewrites = stabilize(parsed.expr, rules) if spec.stabilize else (parsed.expr, ())
+    stable = forward
+    singular = find(forward, parsed.expr, spec) if spec.stabilize else None
+    forward = singular.cover(stable) if singular else stable
     surrogates = dict(spec.surrogates)
     trained = set(spec.inputs) | {w.symbol for w in spec.weights if w.trainable}
-    gradients, surrogate, notes, warnings = [], [], set(), []
+    gradients, shown, surrogate, notes, warnings = [], [], [], set(), []
     for variable in spec.variables:
         if variable in surrogates:
             gradients.append(surrogates[variable].expr)
+            shown.append(surrogates[variable].expr)
             surrogate.append(True)
             continue
-        derivative = real_derivative(forward, variable)
+        derivative = real_derivative(stable, variable)
         if derivative.has(sympy.Derivative, sympy.Subs):
             raise DerivativeError(
-                f"SymPy cannot differentiate {forward} in closed form (it gives {derivative})",
+                f"SymPy cannot differentiate {stable} in closed form (it gives {derivative})",
                 hint="rewrite the expression with functions whose derivatives are known,"
                 " or give a surrogate with --grad",
             )
         derivative, applied = tensorflow_conventions(abs_identity(derivative))
         if derivative.has(sympy.zoo, sympy.nan):
-            raise DerivativeError(f"the derivative of {forward} is undefined ({derivative})")
+            raise DerivativeError(f"the derivative of {stable} is undefined ({derivative})")
+        shown.append(derivative)
+        if singular:
+            derivative = singular.cover(derivative, variable)
         gradients.append(derivative)
         surrogate.append(False)
         notes |= applied
@@ -139,13 +154,17 @@ def analyze(
             note
             for note in (TIE_NOTE if TIE_NOTE in notes else "", heaviside, DIRAC_NOTE)
             if note and (note in notes or note == heaviside)
-        ),
+        )
+        + (singular.notes() if singular else ()),
         forward_temps=forward_temps,
         grad_temps=grad_temps,
         forward_out=forward_out,
         grad_outs=grad_outs,
         updates=tuple((symbol, parsed_update.expr) for symbol, parsed_update in spec.updates),
         warnings=tuple(warnings),
+        stable=stable,
+        singular=singular,
+        shown_gradients=tuple(shown),
     )
 
 

@@ -32,6 +32,7 @@ from .record import (
 from .reference import references
 from .render import CHECKS_TEMPLATE, MODULE_TEMPLATE, TEST_TEMPLATE, render, render_static
 from .spec import build_spec
+from .stabilize import ON_DEMAND
 from .write import FileChange, apply, plan_writes
 
 
@@ -140,9 +141,12 @@ def _render_layer(
     check_weight_names([w.symbol.name for w in spec.weights])
     names = internal_names(name, symbols)
     budget.stage("differentiating")
-    analysis = analyze(parsed, spec, reserved_names=frozenset({name, *names.values()}))
+    reserved = frozenset({name, *names.values()})
+    analysis = analyze(parsed, spec, reserved_names=reserved)
     budget.stage("computing reference values")
     refs = references(analysis)
+    if refs.lost and spec.stabilize:
+        analysis, refs = _more_stable(parsed, spec, reserved, analysis, refs)
     budget.stage("printing and formatting the code")
     record = _record(parsed.text, name, options, paths)
     plan = build_plan(analysis, refs, name=name, names=names, imports=paths.imports, record=record)
@@ -156,6 +160,23 @@ def _render_layer(
     checks = render_static(CHECKS_TEMPLATE, version=__version__, api=CHECKS_API)
     formatted[paths.checks] = with_checksum(verify_source(checks, paths.checks.name))
     return plan, formatted
+
+
+def _more_stable(parsed, spec, reserved, analysis, refs):
+    """The first on-demand rewrite whose code holds float32 where ``refs`` lost precision.
+
+    Measured, not pattern-matched: ``references`` runs the code in float32 at the extreme
+    inputs against the 40-digit values; a rewrite is kept only if it loses nothing there.
+    """
+    for rule in ON_DEMAND:
+        budget.stage(f"trying the stable rewrite {rule[0]}")
+        tried = analyze(parsed, spec, reserved_names=reserved, rules=(rule,))
+        if rule[0] not in tried.rewrites:
+            continue
+        tried_refs = references(tried)
+        if not tried_refs.lost:
+            return tried, tried_refs
+    return analysis, refs
 
 
 def _replaceable_checks(states: dict[Path, FileState]) -> frozenset[Path]:

@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperCommand, TyperOption
 
 from . import __version__
+from .budget import command_starts_with_process, whole_command
 from .errors import InputError, ScaffoldError, ValidationFailed
 
 app = typer.Typer(
@@ -105,8 +106,9 @@ BudgetOpt = Annotated[
     typer.Option(
         "--timeout",
         min=0.1,
-        help="Seconds for the symbolic work (parse, derivatives, reference values, code);"
-        " a worker doing it is killed when they run out.",
+        help="Seconds for the command's symbolic work (parse, derivatives, reference values,"
+        " code), counted from the command's start; a worker doing it is killed when they run"
+        " out. For sync: per layer.",
     ),
 ]
 
@@ -281,7 +283,7 @@ def new_layer(
             options=options,
             force=force,
             dry_run=dry_run,
-            timeout=timeout,
+            timeout=whole_command(timeout),
         )
         plan = result.plan
         args = ", ".join(v.name for v in plan.variables)
@@ -398,7 +400,7 @@ def explain_command(
         explanation = budget.run(
             explain,
             expression,
-            seconds=timeout,
+            seconds=whole_command(timeout),
             inputs=inputs,
             params=tuple(param or ()),
             grads=tuple(grad or ()),
@@ -550,4 +552,5 @@ def examples(
 
 def main() -> None:
     """Console-script entry point."""
+    command_starts_with_process()
     app()

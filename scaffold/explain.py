@@ -64,8 +64,9 @@ def explain(expression: str, **options) -> Explanation:
             continue
         walker = _Derivation(variable)
         # The same conventions at kinks and ties as the generated code.
-        ours, _ = tensorflow_conventions(abs_identity(walker.derive(analysis.forward)))
-        derivations.append((variable.name, tuple(walker.steps), ours, analysis.gradients[index]))
+        ours, _ = tensorflow_conventions(abs_identity(walker.derive(analysis.stable)))
+        shown = analysis.shown_gradients[index]
+        derivations.append((variable.name, tuple(walker.steps), ours, shown))
     forward_code = [(f"{line.name} = {line.code}", line.math) for line in plan.forward_lines]
     forward_code.append((f"{plan.output} = {plan.forward_return}", math_text(analysis.forward)))
     grad_code = [(f"{line.name} = {line.code}", line.math) for line in plan.grad_lines]

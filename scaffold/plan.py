@@ -20,7 +20,7 @@ from .reference import References
 
 #: The API of templates/scaffold_checks.py.jinja the test template is written for: bump it
 #: with any change there that older generated tests cannot use.
-CHECKS_API = 1
+CHECKS_API = 2
 ROW_WIDTH = 88  # black's line length: reference rows are laid out by hand (black skips them)
 
 
@@ -88,6 +88,10 @@ class LayerPlan:
     point_rows: tuple[str, ...]  # source lines of the test points' rows (inputs, f, gradients)
     grid_rows: tuple[str, ...]  # ... of the grid through 0 and the kinks
     extreme_rows: tuple[str, ...]  # ... of the extreme inputs representable in float32
+    excluded_rows: tuple[str, ...]  # grid points left out: f or a gradient is not finite there
+    large_text: str  # grid points left out as too large to compare, as text ("" if none)
+    held: tuple[str, ...]  # lines of a dict literal: dtype -> indices of the points it holds
+    lost_text: str  # where float32 loses precision at extreme inputs, for the docstring ("")
     # The largest constant of the code (100000 in 100000*x**2), "" if none: a dtype whose
     # largest finite value is below it cannot run the layer at all (float16: 65504).
     largest_constant: str
@@ -184,7 +188,7 @@ def build_plan(
                 default="" if weight is None else _literal(weight.default),
                 shape="elementwise" if weight is None else weight.shape,
                 grad_code=grad_code,
-                grad_text=math_text(analysis.gradients[index]),
+                grad_text=math_text(analysis.shown_gradients[index]),
                 surrogate=analysis.surrogate[index],
                 update_code="" if update is None else _update_code(update, symbol.name),
                 update_plain=(
@@ -215,7 +219,7 @@ def build_plan(
         grad_function=names["grad"],
         forward_text=math_text(analysis.parsed.expr),
         forward_latex=sympy.latex(analysis.parsed.expr),
-        stable_text=math_text(analysis.forward) if analysis.rewrites else "",
+        stable_text=math_text(analysis.stable) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
         forward_return=_broadcast_to_inputs(
@@ -236,13 +240,19 @@ def build_plan(
         point_rows=_rows(refs.points, refs.forward, refs.gradients, refs.second),
         grid_rows=_rows(refs.grid_points, refs.grid_forward, refs.grid_gradients),
         extreme_rows=_rows(refs.extreme_points, refs.extreme_forward, refs.extreme_gradients),
+        excluded_rows=_rows(refs.grid_excluded, None, ()),
+        large_text=", ".join(
+            "(" + ", ".join(f"{v:g}" for v in point) + ")" for point in refs.grid_large
+        ),
+        held=tuple(f'"{dtype}": {list(held)},' for dtype, held in refs.held.items()),
+        lost_text=lost_text(analysis, refs),
         largest_constant=repr(refs.largest_constant) if refs.largest_constant else "",
         second_skip=_second_skip(analysis, refs),
         uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
         imports=imports,
         record=record,
         checks_api=CHECKS_API,
-        warnings=spec.warnings + analysis.warnings,
+        warnings=spec.warnings + analysis.warnings + ((lost_text(analysis, refs),) if refs.lost else ()),
     )
 
 
@@ -320,15 +330,18 @@ def _columns(analysis: Analysis, refs: References) -> str:
 
 
 def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
-    """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH.
+    """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH
+    (``forward`` None: the points alone).
 
     The test template places them in a ``# fmt: off`` block, indented by four spaces: a
     table reads better with one point per line than black's one value per line.
     """
     lines: list[str] = []
     for j, point in enumerate(points):
-        values = [*point, forward[j], *(g[j] for g in gradients), *(d[j] for d in second)]
+        values = [*point, *(() if forward is None else (forward[j],))]
+        values += [*(g[j] for g in gradients), *(d[j] for d in second)]
         items = [repr(float(v)) for v in values]
+        items[-1] += "," if len(items) == 1 else ""  # a tuple of one
         line = "("
         for k, item in enumerate(items):
             item += ")," if k == len(items) - 1 else ","
@@ -339,6 +352,19 @@ def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
                 line += ("" if line in ("(", " ") else " ") + item
         lines.append(line)
     return tuple(lines)
+
+
+def lost_text(analysis: Analysis, refs: References) -> str:
+    """Where the code run in float32 misses the extreme check's tolerance ("" if nowhere)."""
+    if not refs.lost:
+        return ""
+    names = [s.name for s in analysis.spec.inputs]
+    where = "; ".join(", ".join(f"{n} = {v:g}" for n, v in zip(names, p, strict=True)) for p in refs.lost)
+    return (
+        f"In float32 this code loses precision at {where} (cancellation or overflow on the"
+        " way; scaffold found no stable rewrite that holds there): the extreme-input test"
+        " leaves these points out. Use float64 there, or rescale the input"
+    )
 
 
 def _second_skip(analysis: Analysis, refs: References) -> str:

@@ -131,6 +131,8 @@ class TensorFlowPrinter(StrPrinter):
         if expr.is_real is False or (expr.is_real is None and not _numerically_real(expr)):
             raise UnsupportedError(f"the constant {expr} is not a real number")
         value = self._float_literal(expr)  # refuses constants beyond float range
+        if isinstance(expr, sympy.Float):
+            return value  # the nearest float64, as repr gives it: not 20 digits
         try:
             code = _number_printer.doprint(expr)
         except NotImplementedError:  # sigmoid(2) and other blocks: Python's math lacks them

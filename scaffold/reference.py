@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
+from . import numeric
 from .analyze import Analysis, kink_functions
 from .errors import DomainError
 from .functions import MPMATH_NAMESPACE, real_derivative
+from .singular import rational_zeros
 
 DIGITS = 40
 #: Candidate values, in order of preference: away from 0, ±1 and integers (where values such as
@@ -39,6 +41,9 @@ MIN_POINTS = 3
 #: (max 65504) holds f and the gradients there with room to spare, so every dtype tests them.
 PREFERRED_MAGNITUDE = 1e4
 NEIGHBOUR = mpmath.mpf(1) / 64
+#: A test point's values stay this far inside float64's range (1.8e308), intermediates included:
+#: squares and sums of them in the checks must not overflow either.
+WELL_INSIDE = 1e150
 
 
 #: Where the generated test checks that outputs and gradients are finite: a grid through 0 and
@@ -68,14 +73,29 @@ class References:
     # weight's gradient times the number of points (the weight's gradient sums over them), and
     # every constant of the code. A dtype can test a point when its largest value exceeds this.
     magnitudes: tuple[float, ...]
+    # Per point, the largest magnitude of any value the code computes there in float64
+    # (``numeric``): x**9 inside exp(x**9 - 3*x**7) is beyond float16 where f is 0.
+    inner: tuple[float, ...]
+    # Per dtype, the indices of the points where the code run in it (``numeric``) gets f and
+    # the gradients within half the generated check's tolerance: its tests use those.
+    held: dict[str, tuple[int, ...]]
     largest_constant: float  # the largest constant in f or a gradient (see _largest_constant)
     grid_points: tuple[tuple[float, ...], ...]  # kinks included; f and gradients finite
     grid_forward: tuple[float, ...]
     grid_gradients: tuple[tuple[float, ...], ...]
+    # Grid points left out because f or a gradient is not finite there (poles, log(x) at x <= 0,
+    # overflow): the generated test checks that the layer is not finite there either.
+    grid_excluded: tuple[tuple[float, ...], ...]
+    # Grid points where f and the gradients are finite but some exceeds MAX_FINITE: one
+    # tolerance scale cannot check them with the others; the test file names them.
+    grid_large: tuple[tuple[float, ...], ...]
     second: tuple[tuple[float, ...], ...]  # d2f/dx_i2 per input at the points; () if unknown
     extreme_points: tuple[tuple[float, ...], ...]  # ±30, ±100, ±1000 where float32 holds f, f'
     extreme_forward: tuple[float, ...]
     extreme_gradients: tuple[tuple[float, ...], ...]
+    # Extreme points where f and the gradients are finite in float32 but the code run in float32
+    # loses precision (x + sqrt(x**2 + 4) at x = -1000): left out of the extreme check, stated.
+    lost: tuple[tuple[float, ...], ...] = ()
 
     @property
     def derivative(self) -> tuple[float, ...]:
@@ -100,18 +120,25 @@ def references(analysis: Analysis) -> References:
     # The float64 value the layer holds (pi/4 becomes 0.7853981633974483), exactly.
     weights = [mpmath.mpf(float(w.default)) for w in spec.weights]
     constant = _largest_constant(analysis)
+    screen = Screen(analysis)
     found_points: list[tuple[tuple[str, ...], tuple[float, ...]]] = []
     with mpmath.workdps(DIGITS):
         for j in range(len(CANDIDATES)):
             point = tuple(CANDIDATES[(j + 3 * i) % len(CANDIDATES)] for i in range(n_inputs))
             here = [mpmath.mpf(c) for c in point]
             around = [[c + sign * NEIGHBOUR for c in here] for sign in (-1, 1)]
+            # float64 first: a point where the code overflows costs no 40-digit work.
+            inner = [screen(p, WELL_INSIDE) for p in (here, *around)]
+            if None in inner:
+                continue
             found = _finite_values(values_at, here + weights)
             if found is None or any(_finite_values(values_at, p + weights) is None for p in around):
                 continue
             if not _away_from_kinks(kinks, [here, *around], weights):
                 continue
-            found_points.append((point, found))
+            if not screen.holds(here, found, "float64"):
+                continue  # ill-conditioned: float64 itself cannot meet the check's tolerance
+            found_points.append((point, (*found, inner[0])))
     chosen = _choose(found_points, n_inputs, constant)
     if len(chosen) < MIN_POINTS:
         raise DomainError(
@@ -126,11 +153,77 @@ def references(analysis: Analysis) -> References:
         forward=tuple(v[0] for v in values),
         gradients=tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
         magnitudes=tuple(_magnitude(v, n_inputs, len(chosen), constant) for v in values),
+        inner=tuple(v[-1] for v in values),
+        held={
+            dtype: tuple(
+                j for j, point in enumerate(points) if screen.holds(point, values[j][:-1], dtype)
+            )
+            for dtype in ("float16", "bfloat16", "float32")
+        },
         largest_constant=constant,
-        **_grid(values_at, n_inputs, weights),
+        **_grid(values_at, n_inputs, weights, screen, special_points(analysis)),
         second=_second_derivatives(analysis, points, weights, modules),
-        **_extremes(values_at, n_inputs, weights),
+        **_extremes(values_at, n_inputs, weights, screen),
     )
+
+
+#: The generated checks' tolerances (scaffold_checks.py.jinja's TOLERANCE): a point counts as
+#: held by a dtype when the code run in it (``numeric``) is within half of it.
+TOLERANCE = {"float16": 1e-2, "bfloat16": 6e-2, "float32": 2e-5, "float64": 1e-12}
+#: The extreme-input check's tolerance in float32 (relative, absolute).
+EXTREME_TOLERANCE = (1e-4, 1e-6)
+
+
+def within(actual: tuple[float, ...], exact: tuple[float, ...], rtol: float, atol: float) -> bool:
+    """Every value finite and within ``rtol`` relative / ``atol`` absolute of the exact one."""
+    return all(
+        math.isfinite(a) and abs(a - e) <= atol + rtol * abs(e)
+        for a, e in zip(actual, exact, strict=True)
+    )
+
+
+class Screen:
+    """The generated code run in float64 (``numeric``) at a point, before any 40-digit work."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.outputs = (analysis.forward_out, *analysis.grad_outs)
+        self.temporaries = analysis.forward_temps + analysis.grad_temps
+        self.variables = analysis.spec.variables
+        self.weights = [float(w.default) for w in analysis.spec.weights]
+        self.usable = True
+
+    def __call__(self, point, limit: float) -> float | None:
+        """The largest value the code computes at ``point`` (inputs), or None where a value is
+        NaN, infinite or above ``limit``. Code it cannot run passes with 0.
+        """
+        found = self.run(point, "float64")
+        if found is None:
+            return 0.0
+        return found.largest if found.finite and found.largest <= limit else None
+
+    def run(self, point, dtype: str) -> numeric.Evaluation | None:
+        """The code's outputs at ``point`` in ``dtype``; None if it cannot be run."""
+        if not self.usable:
+            return None
+        values = dict(zip(self.variables, [*map(float, point), *self.weights], strict=True))
+        try:
+            return numeric.evaluate(self.outputs, values, dtype, self.temporaries)
+        except numeric.Unsupported:
+            self.usable = False
+            return None
+
+    def holds(self, point, exact: tuple[float, ...], dtype: str, tolerance=None) -> bool:
+        """Whether the code run in ``dtype`` gets f and the gradients right at ``point``
+        within half the check's tolerance: ``(rtol, atol)``, or by default the dtype's
+        rtol with an absolute part scaled by the largest value. True when the code cannot
+        be run here."""
+        found = self.run(point, dtype)
+        if found is None:
+            return True
+        if tolerance is None:
+            rtol = TOLERANCE[dtype]
+            tolerance = (rtol, rtol * max(1.0, *map(abs, exact)))
+        return within(found.outputs, exact, tolerance[0] / 2, tolerance[1] / 2)
 
 
 def _choose(found_points: list, n_inputs: int, constant: float) -> list:
@@ -146,9 +239,12 @@ def _choose(found_points: list, n_inputs: int, constant: float) -> list:
 
 
 def _magnitude(found: tuple[float, ...], n_inputs: int, n_points: int, constant: float) -> float:
-    """The largest magnitude at a point (see ``References.magnitudes``)."""
-    per_point = [abs(v) for v in found[: 1 + n_inputs]]
-    summed = [abs(v) * n_points for v in found[1 + n_inputs :]]
+    """The largest magnitude at a point (see ``References.magnitudes``).
+
+    ``found`` is f, the gradients, then the largest value the code computes on the way.
+    """
+    per_point = [abs(v) for v in (*found[: 1 + n_inputs], found[-1])]
+    summed = [abs(v) * n_points for v in found[1 + n_inputs : -1]]
     return max([*per_point, *summed, constant])
 
 
@@ -194,50 +290,82 @@ def _second_derivatives(analysis: Analysis, points, weights, modules) -> tuple:
     return tuple(columns)
 
 
-def _extremes(values_at, n_inputs: int, weights) -> dict:
-    """Points at ±30, ±100, ±1000 where f and its gradients are finite in float32, with them."""
-    points, values = [], []
+def _extremes(values_at, n_inputs: int, weights, screen: Screen) -> dict:
+    """Points at ±30, ±100, ±1000 where f and its gradients are finite in float32, with them;
+    those where the code run in float32 misses the check's tolerance go to ``lost``."""
+    points, values, lost = [], [], []
     with mpmath.workdps(DIGITS):
         for j in range(len(EXTREMES)):
             point = [EXTREMES[(j + i) % len(EXTREMES)] for i in range(n_inputs)]
+            if screen(point, numeric.LARGEST["float64"]) is None:
+                continue
             found = _finite_values(
                 values_at, [mpmath.mpf(c) for c in point] + weights, limit=FLOAT32_MAX
             )
-            if found is not None:
-                points.append(tuple(point))
-                values.append(found)
+            if found is None:
+                continue
+            if not screen.holds(point, found, "float32", EXTREME_TOLERANCE):
+                lost.append(tuple(point))
+                continue
+            points.append(tuple(point))
+            values.append(found)
     return {
+        "lost": tuple(lost),
         "extreme_points": tuple(points),
         "extreme_forward": tuple(v[0] for v in values),
         "extreme_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
     }
 
 
-def _grid(values_at, n_inputs: int, weights) -> dict:
-    """Grid points (kinks included) where f and every gradient are finite, with the values.
+def special_points(analysis: Analysis) -> tuple[sympy.Rational, ...]:
+    """Singular points and rational kinks of a one-input layer (weights at their initial
+    values) that the grid through 0 and the halves misses: the grid includes them exactly."""
+    spec = analysis.spec
+    if len(spec.inputs) != 1:
+        return ()
+    (x,) = spec.inputs
+    weights = {w.symbol: w.default for w in spec.weights}
+    found = set(analysis.singular.points if analysis.singular else ())
+    for kink in kink_functions(analysis.forward):
+        found |= rational_zeros(kink.subs(weights), x)
+    return tuple(sorted(p for p in found if p not in FINITE_GRID and abs(p) <= 16))
+
+
+def _grid(values_at, n_inputs: int, weights, screen: Screen, special=()) -> dict:
+    """Grid points (kinks and singular points included) where f and every gradient are
+    finite, with the values; and the grid points left out.
 
     At a kink the reference gradient follows the conventions ``analyze`` applied (Heaviside(0)
     = 0), so the generated test checks them too.
     """
-    points, values = [], []
+    points, values, excluded, large = [], [], [], []
     with mpmath.workdps(DIGITS):
-        for point in _grid_points(n_inputs):
+        for point in _grid_points(n_inputs, special):
             here = [mpmath.mpf(c.p) / c.q for c in point]
-            found = _finite_values(values_at, here + weights, limit=MAX_FINITE)
-            if found is not None:
+            found = None
+            if screen(here, math.inf) is not None:
+                found = _finite_values(values_at, here + weights, limit=math.inf)
+            if found is None:
+                excluded.append(tuple(float(c) for c in point))
+            elif max(map(abs, found)) > MAX_FINITE:
+                large.append(tuple(float(c) for c in point))
+            else:
                 points.append(tuple(float(c) for c in point))
                 values.append(found)
     return {
+        "grid_excluded": tuple(excluded),
+        "grid_large": tuple(large),
         "grid_points": tuple(points),
         "grid_forward": tuple(v[0] for v in values),
         "grid_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
     }
 
 
-def _grid_points(n_inputs: int) -> list[list[sympy.Rational]]:
+def _grid_points(n_inputs: int, special=()) -> list[list[sympy.Rational]]:
     """The grid, input i offset by 3 i steps; with several inputs, ties as well."""
     size = len(FINITE_GRID)
     points = [[FINITE_GRID[(j + 3 * i) % size] for i in range(n_inputs)] for j in range(size)]
+    points = sorted(points + [[p] for p in special]) if special else points
     if n_inputs > 1:
         points += [[value] * n_inputs for value in TIE_VALUES]
     if n_inputs > 2:

@@ -24,9 +24,16 @@ from .functions import Expm1, Log1p, LogAddExp, LogCosh, Sigmoid, Softplus, Stab
 Rule = Callable[[sympy.Basic], sympy.Basic | None]
 
 
-def stabilize(expr: sympy.Expr) -> tuple[sympy.Expr, tuple[str, ...]]:
-    """Return the stable form of ``expr`` and the rewrites applied, in a stable order."""
+def stabilize(
+    expr: sympy.Expr, rules: tuple[tuple[str, Rule], ...] = ()
+) -> tuple[sympy.Expr, tuple[str, ...]]:
+    """Return the stable form of ``expr`` and the rewrites applied, in a stable order.
+
+    ``rules`` come after ``RULES``: rewrites that are not always better, tried when
+    ``numeric`` finds that the plain stable form loses precision (see ``ON_DEMAND``).
+    """
     applied: set[str] = set()
+    rules = RULES + tuple(rules)
 
     def visit(node: sympy.Basic) -> sympy.Basic:
         if not node.args or isinstance(node, sympy.Symbol) or not node.free_symbols:
@@ -34,15 +41,17 @@ def stabilize(expr: sympy.Expr) -> tuple[sympy.Expr, tuple[str, ...]]:
         args = tuple(visit(arg) for arg in node.args)
         if args != node.args:
             node = node.func(*args)
-        for name, rule in RULES:
+        for name, rule in rules:
             rewritten = rule(node)
             if rewritten is not None and not _constant_block(rewritten):
                 applied.add(name)
-                return visit(rewritten) if rewritten != node else rewritten
+                if rewritten == node or rewritten.has(node):
+                    return rewritten  # a rewrite that keeps the node as a branch: done
+                return visit(rewritten)
         return node
 
     result = visit(expr)
-    return result, tuple(name for name, _ in RULES if name in applied)
+    return result, tuple(name for name, _ in rules if name in applied)
 
 
 def _constant_block(expr: sympy.Basic) -> bool:
@@ -98,11 +107,53 @@ def _log_cosh(node: sympy.Basic) -> sympy.Basic | None:
 
 
 def _sigmoid(node: sympy.Basic) -> sympy.Basic | None:
-    """1/(1+exp(v)) -> sigmoid(-v)."""
-    if isinstance(node, sympy.Pow) and node.exp == -1:
+    """1/(1+exp(v))**n -> sigmoid(-v)**n."""
+    if isinstance(node, sympy.Pow) and node.exp.is_Integer and node.exp < 0:
         rest = _one_plus(node.base)
         if rest is not None and _exp_argument(rest) is not None:
-            return Sigmoid(-_exp_argument(rest))
+            return Sigmoid(-_exp_argument(rest)) ** -node.exp
+    return None
+
+
+def _log_sigmoid(node: sympy.Basic) -> sympy.Basic | None:
+    """log(sigmoid(u)) -> -softplus(-u): log of a value that underflows to 0 is -inf."""
+    if isinstance(node, sympy.log) and isinstance(node.args[0], Sigmoid):
+        return -Softplus(-node.args[0].args[0])
+    return None
+
+
+def _asinh(node: sympy.Basic) -> sympy.Basic | None:
+    """log(u + sqrt(u**2 + 1)) -> asinh(u): cancels for u < 0, overflows for large |u|."""
+    if isinstance(node, sympy.log) and isinstance(node.args[0], sympy.Add):
+        for term in node.args[0].args:
+            if isinstance(term, sympy.Pow) and term.exp == sympy.S.Half:
+                u = node.args[0] - term
+                if sympy.expand(term.base - u**2) == 1:
+                    return sympy.asinh(u)
+    return None
+
+
+def _rationalized(node: sympy.Basic) -> sympy.Basic | None:
+    """A + c*sqrt(B) -> (A**2 - c**2*B)/(A - c*sqrt(B)) where A and c*sqrt(B) differ in sign.
+
+    x + sqrt(x**2 + 4) at x = -1000 is a difference of nearly equal numbers (float32 gives
+    0.001007 for 0.000999999); the rationalised form divides instead. Kept where the signs
+    agree, so each branch is used where it does not cancel.
+    """
+    if not isinstance(node, sympy.Add):
+        return None
+    for term in node.args:
+        c, root = term.as_coeff_Mul()
+        if not (isinstance(root, sympy.Pow) and root.exp == sympy.S.Half and root.free_symbols):
+            continue
+        rest = node - term
+        if not rest.free_symbols:
+            continue
+        numerator = sympy.expand(rest**2 - c**2 * root.base)
+        if sympy.count_ops(numerator) > sympy.count_ops(sympy.expand(rest**2)):
+            continue  # nothing cancels symbolically: no gain
+        same_sign = rest >= 0 if c > 0 else rest <= 0
+        return sympy.Piecewise((node, same_sign), (numerator / (rest - term), True))
     return None
 
 
@@ -145,6 +196,14 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("log(cosh(u)) -> logcosh(u)", _log_cosh),
     ("log(1+u) -> log1p(u)", _log1p),
     ("1/(1+exp(-u)) -> sigmoid(u)", _sigmoid),
+    ("log(sigmoid(u)) -> -softplus(-u)", _log_sigmoid),
+    ("log(u+sqrt(u**2+1)) -> asinh(u)", _asinh),
     ("exp(u)/(1+exp(u)) -> sigmoid(u)", _exp_times_sigmoid),
     ("exp(u)-1 -> expm1(u)", _expm1),
+)
+
+#: Rewrites tried one at a time when the code run in float32 loses precision (``numeric``):
+#: each trades a few operations (and a conditional) for accuracy somewhere.
+ON_DEMAND: tuple[tuple[str, Rule], ...] = (
+    ("a+sqrt(b) -> (a**2-b)/(a-sqrt(b)) where they cancel", _rationalized),
 )

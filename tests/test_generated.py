@@ -287,9 +287,29 @@ MUTANTS = {
         "3 * dy * tf.stop_gradient(x * x)",
         {"test_second_derivative_matches_reference"},
     ),
+    # sinc without its Taylor patch (the condition never holds): NaN at 0 in f and gradient.
+    "mutant_singular": (
+        "sin(pi*x)/(pi*x)",
+        None,
+        "t2 = t1 < 1 / 4",
+        "t2 = t1 < 0",
+        {"test_values_and_gradients_on_a_grid_through_kinks"},
+    ),
 }
 #: A correct layer with values beyond float16 (65504) at every test point.
 LARGE = ("large_values", "100000*x**2")
+#: Correct layers from issue 13 that must pass: towers finite on part of the line only,
+#: removable singularities, cancellation (SquarePlus), intermediates beyond float16.
+HARD = {
+    "sinc": "sin(pi*x)/(pi*x)",
+    "exprel": "(exp(x)-1)/x",
+    "squareplus": "(x + sqrt(x**2 + 4))/2",
+    "tower": "exp(exp(exp(exp(exp(x)))))",
+    "power_tower": "x**x**x**x**x**x**x**x",
+    "cosh3": "cosh(cosh(cosh(x)))",
+    "e9": "exp(x**9 - 3*x**7)",
+    "pole": "1/x",
+}
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +326,8 @@ def mutant_report(tmp_path_factory):
             source = source.replace("    return y, grad\n", "    return y\n")
         module.write_text(source)
     generate(LARGE[1], name=LARGE[0], out=root / LARGE[0])
+    for name, expression in HARD.items():
+        generate(expression, name=name, out=root / name)
     return validate([root], timeout=900, isolated=True)
 
 
@@ -334,6 +356,15 @@ def test_generated_tests_catch_wrong_gradients_ties_and_second_derivatives(mutan
         if c.file.endswith("mutant_autodiff/test_mutant_autodiff.py") and c.outcome == "passed"
     }
     assert "test_gradient_matches_reference" in passed
+
+
+@pytest.mark.slow
+def test_towers_singularities_and_cancellation_pass(mutant_report):
+    """The layers of issue 13 pass every generated check (skips only with a reason)."""
+    for name in HARD:
+        cases = [c for c in mutant_report.cases if c.file.endswith(f"{name}/test_{name}.py")]
+        assert len(cases) > 20, name
+        assert not [c.name for c in cases if c.outcome in ("failed", "error")], name
 
 
 @pytest.mark.slow

@@ -379,10 +379,12 @@ def _typeable(expr) -> bool:
     shows those as the nearest float."""
     if any(p.base.is_number and not p.exp.is_Rational for p in expr.atoms(sympy.Pow)):
         return False
+    if expr.has(sympy.I):  # sqrt of a negative constant in a branch: refused when printed
+        return False
     return all(max(abs(r.p), r.q) <= 10**12 for r in expr.atoms(sympy.Rational))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(_formulas())
 def test_math_text_reads_back_as_the_same_expression(text):
     """parse(math_text(e)) == e for formulas of the whole language, and their derivatives."""

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from scaffold import __version__
 from scaffold.api import Options, generate
+from scaffold.plan import CHECKS_API
 from scaffold.cli import app
 from scaffold.errors import InvalidNameError
 from scaffold.record import read_record
@@ -233,7 +235,7 @@ def test_new_layer_replaces_an_unedited_checks_module_of_another_version(tmp_pat
     assert result.exit_code == 0, result.output
     assert f"overwrite {checks}" in result.output
     assert "scaffold sync" in result.output  # the other layers there may need it too
-    assert "API = 1" in checks.read_text()
+    assert f"API = {CHECKS_API}" in checks.read_text()
     # Edited by hand, it is in the way like any other file.
     checks.write_text(checks.read_text().replace("API = 1", "API = 2"))
     again = CliRunner().invoke(
@@ -264,7 +266,7 @@ def test_a_reformatted_checks_module_is_left_alone_and_a_newer_one_refused(tmp_p
     assert checks.read_bytes() == reformatted.encode()
     # From a newer scaffold: never downgraded under the other tests.
     newer = with_checksum('"""Checks."""\n\nAPI = 1\n\n\ndef f():\n    pass\n').replace(
-        "scaffold 0.2.0;", "scaffold 9.0.0;"
+        f"scaffold {__version__};", "scaffold 9.0.0;"
     )
     checks.write_text(newer)
     refused = runner.invoke(
