@@ -53,15 +53,20 @@ _command_started: float | None = None  # time.monotonic() when the command's pro
 
 
 def command_starts_with_process() -> None:
-    """Count whole-command budgets from the process start (the console script calls this;
-    a command run in-process, as tests do, counts from its own start)."""
+    """Count whole-command budgets from the process start.
+
+    The console script calls this; a command run in-process, as tests do, counts from its
+    own start.
+    """
     global _command_started
     _command_started = time.monotonic() - process_age()
 
 
 def whole_command(seconds: float | None) -> float | None:
-    """What is left of ``seconds`` counted from the command's start (start-up included),
-    less FINISHING: ``--timeout 10`` ends the command within 10 s of wall-clock time."""
+    """What is left of ``seconds`` counted from the command's start (start-up included).
+
+    Less FINISHING: ``--timeout 10`` ends the command within 10 s of wall-clock time.
+    """
     if seconds is None:
         return None
     elapsed = 0.0 if _command_started is None else time.monotonic() - _command_started

@@ -180,7 +180,9 @@ FUNCTIONS: dict[type, Callable[..., float]] = {
     sympy.Heaviside: lambda u, h0: NAN if math.isnan(u) else 1.0 if u > 0 else 0.0 if u < 0 else h0,
 }
 for _extremum, _pick in ((Maximum, max), (sympy.Max, max), (Minimum, min), (sympy.Min, min)):
-    FUNCTIONS[_extremum] = lambda *args, pick=_pick: NAN if any(map(math.isnan, args)) else pick(args)
+    FUNCTIONS[_extremum] = lambda *args, pick=_pick: (
+        NAN if any(map(math.isnan, args)) else pick(args)
+    )
 
 _RELATIONS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -319,8 +321,9 @@ def evaluate(
     dtype: str = "float64",
     temporaries: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
 ) -> Evaluation:
-    """The outputs at the point ``values`` (symbol -> float) as code running in ``dtype`` would
-    compute them, the temporaries first in order. Raises ``Unsupported`` for an unknown node.
+    """The outputs at the point ``values`` (symbol -> float) as code in ``dtype`` computes them.
+
+    The, the temporaries first in order. Raises ``Unsupported`` for an unknown node.
     """
     run = _Run(values, dtype)
     for symbol, expr in temporaries:

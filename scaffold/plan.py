@@ -252,7 +252,9 @@ def build_plan(
         imports=imports,
         record=record,
         checks_api=CHECKS_API,
-        warnings=spec.warnings + analysis.warnings + ((lost_text(analysis, refs),) if refs.lost else ()),
+        warnings=spec.warnings
+        + analysis.warnings
+        + ((lost_text(analysis, refs),) if refs.lost else ()),
     )
 
 
@@ -330,8 +332,9 @@ def _columns(analysis: Analysis, refs: References) -> str:
 
 
 def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
-    """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH
-    (``forward`` None: the points alone).
+    """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH.
+
+    ``forward`` None: the points alone.
 
     The test template places them in a ``# fmt: off`` block, indented by four spaces: a
     table reads better with one point per line than black's one value per line.
@@ -359,7 +362,9 @@ def lost_text(analysis: Analysis, refs: References) -> str:
     if not refs.lost:
         return ""
     names = [s.name for s in analysis.spec.inputs]
-    where = "; ".join(", ".join(f"{n} = {v:g}" for n, v in zip(names, p, strict=True)) for p in refs.lost)
+    where = "; ".join(
+        ", ".join(f"{n} = {v:g}" for n, v in zip(names, p, strict=True)) for p in refs.lost
+    )
     return (
         f"In float32 this code loses precision at {where} (cancellation or overflow on the"
         " way; scaffold found no stable rewrite that holds there): the extreme-input test"

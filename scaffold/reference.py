@@ -193,8 +193,9 @@ class Screen:
         self.usable = True
 
     def __call__(self, point, limit: float) -> float | None:
-        """The largest value the code computes at ``point`` (inputs), or None where a value is
-        NaN, infinite or above ``limit``. Code it cannot run passes with 0.
+        """The largest value the code computes at ``point`` (inputs), or None.
+
+        None where a value is NaN, infinite or above ``limit``. Code it cannot run passes with 0.
         """
         found = self.run(point, "float64")
         if found is None:
@@ -213,10 +214,12 @@ class Screen:
             return None
 
     def holds(self, point, exact: tuple[float, ...], dtype: str, tolerance=None) -> bool:
-        """Whether the code run in ``dtype`` gets f and the gradients right at ``point``
-        within half the check's tolerance: ``(rtol, atol)``, or by default the dtype's
+        """Whether the code run in ``dtype`` gets f and the gradients right at ``point``.
+
+        Right means within half the check's tolerance: ``(rtol, atol)``, or by default the dtype's
         rtol with an absolute part scaled by the largest value. True when the code cannot
-        be run here."""
+        be run here.
+        """
         found = self.run(point, dtype)
         if found is None:
             return True
@@ -291,8 +294,10 @@ def _second_derivatives(analysis: Analysis, points, weights, modules) -> tuple:
 
 
 def _extremes(values_at, n_inputs: int, weights, screen: Screen) -> dict:
-    """Points at ±30, ±100, ±1000 where f and its gradients are finite in float32, with them;
-    those where the code run in float32 misses the check's tolerance go to ``lost``."""
+    """Points at ±30, ±100, ±1000 where f and its gradients are finite in float32, with them.
+
+    Those where the code run in float32 misses the check's tolerance go to ``lost``.
+    """
     points, values, lost = [], [], []
     with mpmath.workdps(DIGITS):
         for j in range(len(EXTREMES)):
@@ -318,8 +323,10 @@ def _extremes(values_at, n_inputs: int, weights, screen: Screen) -> dict:
 
 
 def special_points(analysis: Analysis) -> tuple[sympy.Rational, ...]:
-    """Singular points and rational kinks of a one-input layer (weights at their initial
-    values) that the grid through 0 and the halves misses: the grid includes them exactly."""
+    """Singular points and rational kinks of a one-input layer that the grid misses.
+
+    Weights at their initial values; the grid includes these points exactly.
+    """
     spec = analysis.spec
     if len(spec.inputs) != 1:
         return ()
@@ -332,8 +339,9 @@ def special_points(analysis: Analysis) -> tuple[sympy.Rational, ...]:
 
 
 def _grid(values_at, n_inputs: int, weights, screen: Screen, special=()) -> dict:
-    """Grid points (kinks and singular points included) where f and every gradient are
-    finite, with the values; and the grid points left out.
+    """Grid points (kinks and singular points included), their values, the points left out.
+
+    Kept where f and every gradient are finite.
 
     At a kink the reference gradient follows the conventions ``analyze`` applied (Heaviside(0)
     = 0), so the generated test checks them too.

@@ -120,8 +120,9 @@ def rational_zeros(expr: sympy.Expr, variable: sympy.Symbol) -> set[sympy.Ration
 
 
 def find(forward: sympy.Expr, plain: sympy.Expr, spec: LayerSpec) -> Singularities:
-    """The singular points of ``forward`` (``plain``: the same formula as typed), with a
-    polynomial patch for each removable one. Only layers with one input are searched.
+    """The singular points of ``forward`` (``plain``: the same formula as typed).
+
+    With a polynomial patch for each removable one. Only layers with one input are searched.
     """
     if len(spec.inputs) != 1:
         return Singularities(None, (), (), ())
@@ -155,9 +156,12 @@ def _singular(expr, x, p, weights) -> bool:
 
 
 def _converges(expr, x, p, weights) -> bool:
-    """Whether f seems to tend to a limit at p: its changes shrink as the step does (f at
-    p + 1e-2, 1e-3, 1e-4, each side). A cheap filter before SymPy's series, which can run
-    for minutes at a pole (loggamma at 0): 1/x and log|x| fail it, sinc passes."""
+    """Whether f seems to tend to a limit at p.
+
+    Its changes must shrink as the step does (f at p + 1e-2, 1e-3, 1e-4, each side). A cheap
+    filter before SymPy's series, which can run for minutes at a pole (loggamma at 0): 1/x
+    and log|x| fail it, sinc passes.
+    """
     for sign in (-1, 1):
         values = [
             numeric.evaluate([expr], {x: float(p) + sign * h, **weights}).outputs[0]
@@ -179,7 +183,7 @@ def _patch(plain, x, p, weights, others) -> Patch | None:
         coefficients = sympy.Poly(series, t).all_coeffs()[::-1]
     except (MemoryError, RecursionError):
         raise
-    except Exception:  # noqa: BLE001 - SymPy's series raises many kinds (PoleError, ...)
+    except Exception:
         return None  # no expansion: treated as a point without a finite limit
     if series.has(sympy.log) or any(
         c.has(sympy.zoo, sympy.oo, sympy.nan, sympy.Order) for c in coefficients

@@ -222,8 +222,19 @@ def test_towers_generate_within_the_budget_as_a_whole_process(tmp_path, expressi
     timeout = 10
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "scaffold", "new-layer", expression, "--name", "tower"]
-        + ["--timeout", str(timeout), "--out", str(tmp_path / "out")],
+        [
+            sys.executable,
+            "-m",
+            "scaffold",
+            "new-layer",
+            expression,
+            "--name",
+            "tower",
+            "--timeout",
+            str(timeout),
+            "--out",
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -238,8 +249,17 @@ def test_the_budget_counts_from_the_command_start(tmp_path):
     """--timeout 1.5 on a bomb ends within 1.5 s + 1 s of wall-clock time, start-up included."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "scaffold", "new-layer", _slow_bomb(), "--timeout", "1.5"]
-        + ["--out", str(tmp_path / "out")],
+        [
+            sys.executable,
+            "-m",
+            "scaffold",
+            "new-layer",
+            _slow_bomb(),
+            "--timeout",
+            "1.5",
+            "--out",
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

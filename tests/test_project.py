@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from scaffold import __version__
 from scaffold.api import Options, generate
-from scaffold.plan import CHECKS_API
 from scaffold.cli import app
 from scaffold.errors import InvalidNameError
+from scaffold.plan import CHECKS_API
 from scaffold.record import read_record
 from scaffold.validate import validate
 
@@ -237,7 +237,7 @@ def test_new_layer_replaces_an_unedited_checks_module_of_another_version(tmp_pat
     assert "scaffold sync" in result.output  # the other layers there may need it too
     assert f"API = {CHECKS_API}" in checks.read_text()
     # Edited by hand, it is in the way like any other file.
-    checks.write_text(checks.read_text().replace("API = 1", "API = 2"))
+    checks.write_text(checks.read_text().replace(f"API = {CHECKS_API}", "API = 99"))
     again = CliRunner().invoke(
         app, ["new-layer", "cos(x)", "--name", "ripple", "--out", str(tmp_path)]
     )

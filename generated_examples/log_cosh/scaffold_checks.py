@@ -618,7 +618,11 @@ def _moderate_points(layer):
     a squared-error loss and a training step stay finite and meaningful there."""
     names = [layer.value_column(), *(f"df/d{v}" for v in layer.variables)]
     sizes = np.max(np.abs([layer.column(layer.points, c) for c in names]), axis=0)
-    kept = [row for row, size in zip(layer.points, sizes, strict=True) if size <= TRAINING_LIMIT]
+    kept = [
+        row
+        for row, size in zip(layer.points, sizes, strict=True)
+        if size <= TRAINING_LIMIT
+    ]
     if not kept:
         pytest.skip(
             f"f or a gradient exceeds {TRAINING_LIMIT:g} at every test point: a loss of"
