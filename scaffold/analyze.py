@@ -22,6 +22,7 @@ from .errors import DerivativeError
 from .functions import Maximum, Minimum, Round, real_derivative
 from .guard import guard
 from .parse import ParsedExpression
+from .mathtext import math_text
 from .printing import to_printable
 from .singular import Singularities, find
 from .spec import LayerSpec
@@ -109,7 +110,7 @@ def analyze(
     forward = singular.cover(stable) if singular else stable
     surrogates = dict(spec.surrogates)
     trained = set(spec.inputs) | {w.symbol for w in spec.weights if w.trainable}
-    gradients, shown, surrogate, notes, warnings = [], [], [], set(), []
+    gradients, shown, surrogate, notes, warnings, chain_notes = [], [], [], set(), [], []
     for variable in spec.variables:
         if variable in surrogates:
             gradients.append(surrogates[variable].expr)
@@ -126,11 +127,17 @@ def analyze(
         derivative, applied = tensorflow_conventions(abs_identity(derivative))
         if derivative.has(sympy.zoo, sympy.nan):
             raise DerivativeError(f"the derivative of {stable} is undefined ({derivative})")
+        chained = None
+        if derivative == 0 and variable not in spec.inputs:
+            chained = chained_surrogate(stable, variable, spec.inputs, surrogates)
+        if chained is not None:
+            derivative, note = chained
+            chain_notes.append(note)
         shown.append(derivative)
         if singular:
             derivative = singular.cover(derivative, variable)
         gradients.append(derivative)
-        surrogate.append(False)
+        surrogate.append(chained is not None)
         notes |= applied
         if derivative == 0 and variable in trained and variable in parsed.expr.free_symbols:
             warnings.append(_zero_gradient_warning(variable, spec))
@@ -155,6 +162,7 @@ def analyze(
             for note in (TIE_NOTE if TIE_NOTE in notes else "", heaviside, DIRAC_NOTE)
             if note and (note in notes or note == heaviside)
         )
+        + tuple(chain_notes)
         + (singular.notes() if singular else ()),
         forward_temps=forward_temps,
         grad_temps=grad_temps,
@@ -166,6 +174,38 @@ def analyze(
         singular=singular,
         shown_gradients=tuple(shown),
     )
+
+
+def chained_surrogate(
+    forward: sympy.Expr, weight: sympy.Symbol, inputs: tuple[sympy.Symbol, ...], surrogates: dict
+) -> tuple[sympy.Expr, str] | None:
+    """A surrogate for an input, carried to a weight inside the same step by the chain rule.
+
+    A surrogate is the derivative of the step itself (snntorch's definition), so for
+    f = F(H(u)) with the surrogate g for x, df/dx = g and df/dw = g * (du/dw) / (du/dx):
+    Heaviside(x - th) with --grad g trains th with -g. Applies when x and w reach f only
+    through steps of one argument u; returns (df/dw, the docstring's note), or None.
+    """
+    steps = {n for n in sympy.preorder_traversal(forward) if isinstance(n, STEPS)}
+    arguments = {n.args[0] for n in steps if weight in n.args[0].free_symbols}
+    if len(arguments) != 1:
+        return None
+    (u,) = arguments
+    marker = sympy.Dummy("step")
+    outside = forward.xreplace({n: marker for n in steps if n.args[0] == u})
+    if weight in outside.free_symbols:
+        return None
+    for x in inputs:
+        if x not in surrogates or x in outside.free_symbols or u.diff(x) == 0:
+            continue
+        ratio = sympy.cancel(u.diff(weight) / u.diff(x))
+        note = (
+            f"The surrogate for {x} reaches the weight {weight} by the chain rule:"
+            f" df/d{weight} = (df/d{x}) * (du/d{weight}) / (du/d{x}) with u = {math_text(u)},"
+            " as a surrogate is the derivative of the step itself (snntorch's definition)."
+        )
+        return surrogates[x].expr * ratio, note
+    return None
 
 
 def _zero_gradient_warning(variable: sympy.Symbol, spec: LayerSpec) -> str:

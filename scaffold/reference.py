@@ -25,6 +25,7 @@ from . import numeric
 from .analyze import Analysis, kink_functions
 from .errors import DomainError
 from .functions import MPMATH_NAMESPACE, real_derivative
+from .precision import EXTREME_TOLERANCE, Screen
 from .singular import rational_zeros
 
 DIGITS = 40
@@ -73,9 +74,6 @@ class References:
     # weight's gradient times the number of points (the weight's gradient sums over them), and
     # every constant of the code. A dtype can test a point when its largest value exceeds this.
     magnitudes: tuple[float, ...]
-    # Per point, the largest magnitude of any value the code computes there in float64
-    # (``numeric``): x**9 inside exp(x**9 - 3*x**7) is beyond float16 where f is 0.
-    inner: tuple[float, ...]
     # Per dtype, the indices of the points where the code run in it (``numeric``) gets f and
     # the gradients within half the generated check's tolerance: its tests use those.
     held: dict[str, tuple[int, ...]]
@@ -153,7 +151,6 @@ def references(analysis: Analysis) -> References:
         forward=tuple(v[0] for v in values),
         gradients=tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
         magnitudes=tuple(_magnitude(v, n_inputs, len(chosen), constant) for v in values),
-        inner=tuple(v[-1] for v in values),
         held={
             dtype: tuple(
                 j for j, point in enumerate(points) if screen.holds(point, values[j][:-1], dtype)
@@ -165,68 +162,6 @@ def references(analysis: Analysis) -> References:
         second=_second_derivatives(analysis, points, weights, modules),
         **_extremes(values_at, n_inputs, weights, screen),
     )
-
-
-#: The generated checks' tolerances (scaffold_checks.py.jinja's TOLERANCE): a point counts as
-#: held by a dtype when the code run in it (``numeric``) is within half of it.
-TOLERANCE = {"float16": 1e-2, "bfloat16": 6e-2, "float32": 2e-5, "float64": 1e-12}
-#: The extreme-input check's tolerance in float32 (relative, absolute).
-EXTREME_TOLERANCE = (1e-4, 1e-6)
-
-
-def within(actual: tuple[float, ...], exact: tuple[float, ...], rtol: float, atol: float) -> bool:
-    """Every value finite and within ``rtol`` relative / ``atol`` absolute of the exact one."""
-    return all(
-        math.isfinite(a) and abs(a - e) <= atol + rtol * abs(e)
-        for a, e in zip(actual, exact, strict=True)
-    )
-
-
-class Screen:
-    """The generated code run in float64 (``numeric``) at a point, before any 40-digit work."""
-
-    def __init__(self, analysis: Analysis) -> None:
-        self.outputs = (analysis.forward_out, *analysis.grad_outs)
-        self.temporaries = analysis.forward_temps + analysis.grad_temps
-        self.variables = analysis.spec.variables
-        self.weights = [float(w.default) for w in analysis.spec.weights]
-        self.usable = True
-
-    def __call__(self, point, limit: float) -> float | None:
-        """The largest value the code computes at ``point`` (inputs), or None.
-
-        None where a value is NaN, infinite or above ``limit``. Code it cannot run passes with 0.
-        """
-        found = self.run(point, "float64")
-        if found is None:
-            return 0.0
-        return found.largest if found.finite and found.largest <= limit else None
-
-    def run(self, point, dtype: str) -> numeric.Evaluation | None:
-        """The code's outputs at ``point`` in ``dtype``; None if it cannot be run."""
-        if not self.usable:
-            return None
-        values = dict(zip(self.variables, [*map(float, point), *self.weights], strict=True))
-        try:
-            return numeric.evaluate(self.outputs, values, dtype, self.temporaries)
-        except numeric.Unsupported:
-            self.usable = False
-            return None
-
-    def holds(self, point, exact: tuple[float, ...], dtype: str, tolerance=None) -> bool:
-        """Whether the code run in ``dtype`` gets f and the gradients right at ``point``.
-
-        Right means within half the check's tolerance: ``(rtol, atol)``, or by default the dtype's
-        rtol with an absolute part scaled by the largest value. True when the code cannot
-        be run here.
-        """
-        found = self.run(point, dtype)
-        if found is None:
-            return True
-        if tolerance is None:
-            rtol = TOLERANCE[dtype]
-            tolerance = (rtol, rtol * max(1.0, *map(abs, exact)))
-        return within(found.outputs, exact, tolerance[0] / 2, tolerance[1] / 2)
 
 
 def _choose(found_points: list, n_inputs: int, constant: float) -> list:

@@ -7,15 +7,18 @@ test_generated.py (``HARD`` and ``mutant_singular``).
 
 from __future__ import annotations
 
+import ast
 import math
 import struct
+from pathlib import Path
 
 import pytest
 
 from scaffold import numeric
 from scaffold.analyze import analyze
-from scaffold.api import render_layer
+from scaffold.api import Options, render_layer
 from scaffold.parse import parse
+from scaffold.precision import TOLERANCE
 from scaffold.reference import references
 from scaffold.spec import build_spec
 
@@ -130,3 +133,45 @@ def test_towers_are_tested_where_they_are_finite(text):
     _, refs = _refs(text)
     assert len(refs.points) >= 3
     assert all(math.isfinite(v) and abs(v) < 1e150 for v in refs.forward)
+
+
+def test_generation_judges_dtypes_by_the_generated_checks_tolerances():
+    """precision.TOLERANCE is the checks template's TOLERANCE: HELD is chosen against it."""
+    template = Path(__file__).parents[1] / "templates" / "scaffold_checks.py.jinja"
+    line = next(s for s in template.read_text().splitlines() if s.startswith("TOLERANCE = "))
+    assert ast.literal_eval(line.split("=", 1)[1].strip()) == TOLERANCE
+
+
+def test_a_surrogate_reaches_a_weight_inside_the_same_step():
+    """Heaviside(x - th) with a surrogate for x: th trains with -surrogate (snntorch's
+    definition: the surrogate is the step's own derivative), and the docstring says so."""
+    plan, files = render_layer(
+        "Heaviside(x - th)",
+        name="spike",
+        options=Options(params=("th=1",), grads=("1/(1+10*abs(x-th))**2",)),
+        timeout=None,
+    )
+    (threshold,) = plan.weights
+    assert threshold.surrogate and threshold.grad_text == "-1/(1 + 10*Abs(th - x))**2"
+    assert not plan.warnings
+    module = next(text for path, text in files.items() if path.name == "spike.py")
+    assert "reaches the weight th by the chain rule" in module
+
+
+def test_a_weight_outside_the_step_keeps_its_zero_gradient_warning():
+    plan, _ = render_layer(
+        "x*Heaviside(x - th)",
+        name="gated",
+        options=Options(params=("th=1",), grads=("x=1",)),
+        timeout=None,
+    )
+    assert any("its gradient for th is 0 everywhere" in w for w in plan.warnings)
+
+
+def test_a_singular_point_that_moves_with_a_weight_is_stated_not_patched():
+    """sin(x - th)/(x - th) is 0/0 at x = th: a polynomial around x = 1 would be wrong once
+    th trains, so the layer keeps NaN there and says so (the test checks it is not finite)."""
+    analysis, refs = _refs("sin(x - th)/(x - th)", params=("th=1",))
+    assert analysis.singular.unresolved == (1,) and not analysis.singular.patches
+    assert any("could not put in closed form" in note for note in analysis.notes)
+    assert (1.0,) in refs.grid_excluded
