@@ -21,8 +21,8 @@ import sympy
 from .errors import DerivativeError
 from .functions import Maximum, Minimum, Round, real_derivative
 from .guard import guard
-from .parse import ParsedExpression
 from .mathtext import math_text
+from .parse import ParsedExpression
 from .printing import to_printable
 from .singular import Singularities, find
 from .spec import LayerSpec

@@ -344,4 +344,7 @@ MPMATH_NAMESPACE = {
     "Expm1": mpmath.expm1,
     "LogCosh": lambda u: mpmath.log(mpmath.cosh(u)),
     "LogAddExp": lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
+    # tf.math.lgamma (like scipy's gammaln) is log|gamma|: real where gamma < 0 (x in (-1, 0),
+    # ...), where SymPy's loggamma is complex. Its derivative, digamma, is the same for both.
+    "loggamma": lambda u: mpmath.log(abs(mpmath.gamma(u))),
 }

@@ -224,15 +224,17 @@ def _patch(plain, x, p, weights, others) -> Patch | None:
 
 
 def _coefficients(expr, x, p, order: int) -> list[sympy.Expr] | None:
-    """Taylor coefficients of ``expr`` around ``x = p`` up to ``order`` (exclusive), or None
-    where SymPy's series is not a polynomial there (a pole, a log term) or fails."""
+    """Taylor coefficients of ``expr`` around ``x = p`` up to ``order`` (exclusive).
+
+    None where SymPy's series is not a polynomial there (a pole, a log term) or fails.
+    """
     t = sympy.Dummy("t", real=True)
     try:
         series = sympy.series(expr.subs(x, t + p), t, 0, order).removeO()
         coefficients = sympy.Poly(series, t).all_coeffs()[::-1]
     except (MemoryError, RecursionError):
         raise
-    except Exception:  # noqa: BLE001 - SymPy's series raises many kinds (PoleError, ...)
+    except Exception:
         return None
     if series.has(sympy.log) or any(
         c.has(sympy.zoo, sympy.oo, sympy.nan, sympy.Order) for c in coefficients
@@ -246,9 +248,10 @@ def _degree(terms: list[float]) -> int | None:
     scale = max(terms)
     for d in range(len(terms) - 2):
         rest = range(d + 1, len(terms))
-        if max(terms[k] for k in rest) <= NEGLIGIBLE * scale and max(
-            k * terms[k] for k in rest
-        ) <= NEGLIGIBLE * scale:
+        if (
+            max(terms[k] for k in rest) <= NEGLIGIBLE * scale
+            and max(k * terms[k] for k in rest) <= NEGLIGIBLE * scale
+        ):
             return d
     return None
 
