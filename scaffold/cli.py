@@ -447,6 +447,16 @@ def validate_command(
             show_default=False,
         ),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Split the test files over this many pytest processes run at once (each"
+            " imports TensorFlow and needs about 1 GiB); up to one per CPU core.",
+        ),
+    ] = 1,
 ) -> None:
     """Run generated tests in a fresh Python process; exit 1 if any fails, crashes or times out.
 
@@ -463,6 +473,7 @@ def validate_command(
             logical_cpus=logical_cpus,
             isolated=isolated,
             json_path=json_path,
+            jobs=jobs,
         )
 
 
@@ -474,12 +485,15 @@ def _run_validation(
     logical_cpus: int = 2,
     isolated: bool = False,
     json_path: Path | None = None,
+    jobs: int = 1,
 ) -> None:
     from .validate import validate
 
     def started(files: list[Path]) -> None:
         typer.echo(
-            f"validating {len(files)} file(s) on {device} devices (timeout {timeout:g} s) ..."
+            f"validating {len(files)} file(s) on {device} devices (timeout {timeout:g} s"
+            + (f", {jobs} processes" if jobs > 1 and len(files) > 1 else "")
+            + ") ..."
         )
 
     report = validate(
@@ -488,6 +502,7 @@ def _run_validation(
         timeout=timeout,
         logical_cpus=logical_cpus,
         isolated=isolated,
+        jobs=jobs,
         on_output=_progress,
         on_start=started,
     )

@@ -92,6 +92,7 @@ class LayerPlan:
     large_text: str  # grid points left out as too large to compare, as text ("" if none)
     held: tuple[str, ...]  # lines of a dict literal: dtype -> indices of the points it holds
     lost_text: str  # where float32 loses precision at extreme inputs, for the docstring ("")
+    domain_text: str  # where the tests look when f is not finite at every candidate ("")
     # The largest constant of the code (100000 in 100000*x**2), "" if none: a dtype whose
     # largest finite value is below it cannot run the layer at all (float16: 65504).
     largest_constant: str
@@ -246,6 +247,7 @@ def build_plan(
         ),
         held=tuple(f'"{dtype}": {list(held)},' for dtype, held in refs.held.items()),
         lost_text=lost_text(analysis, refs),
+        domain_text=domain_text(analysis, refs),
         largest_constant=repr(refs.largest_constant) if refs.largest_constant else "",
         second_skip=_second_skip(analysis, refs),
         uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
@@ -355,6 +357,29 @@ def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
                 line += ("" if line in ("(", " ") else " ") + item
         lines.append(line)
     return tuple(lines)
+
+
+def _points_text(names: list[str], points) -> str:
+    if len(names) == 1:
+        return f"{names[0]} = " + ", ".join(f"{p[0]:g}" for p in sorted(points))
+    return (
+        "("
+        + ", ".join(names)
+        + ") = "
+        + ", ".join("(" + ", ".join(f"{v:g}" for v in p) + ")" for p in points)
+    )
+
+
+def domain_text(analysis: Analysis, refs: References) -> str:
+    """Where the test points lie, when f is not finite at every candidate ("" otherwise)."""
+    if not refs.undefined:
+        return ""
+    names = [s.name for s in analysis.spec.inputs]
+    return (
+        f"The tests check f at {_points_text(names, refs.points)}: f, a gradient or a value"
+        f" the code computes is not finite and real (in float64) at the other candidate"
+        f" points, {_points_text(names, refs.undefined)}."
+    )
 
 
 def lost_text(analysis: Analysis, refs: References) -> str:

@@ -78,6 +78,9 @@ class References:
     # the gradients within half the generated check's tolerance: its tests use those.
     held: dict[str, tuple[int, ...]]
     largest_constant: float  # the largest constant in f or a gradient (see _largest_constant)
+    # Candidate points where f, a gradient or a value the code computes is not finite and real
+    # in float64 (log(x) at x < 0; a tower beyond its range): the docstring names them.
+    undefined: tuple[tuple[float, ...], ...]
     grid_points: tuple[tuple[float, ...], ...]  # kinks included; f and gradients finite
     grid_forward: tuple[float, ...]
     grid_gradients: tuple[tuple[float, ...], ...]
@@ -120,6 +123,7 @@ def references(analysis: Analysis) -> References:
     constant = _largest_constant(analysis)
     screen = Screen(analysis)
     found_points: list[tuple[tuple[str, ...], tuple[float, ...]]] = []
+    undefined: list[tuple[float, ...]] = []
     with mpmath.workdps(DIGITS):
         for j in range(len(CANDIDATES)):
             point = tuple(CANDIDATES[(j + 3 * i) % len(CANDIDATES)] for i in range(n_inputs))
@@ -127,10 +131,11 @@ def references(analysis: Analysis) -> References:
             around = [[c + sign * NEIGHBOUR for c in here] for sign in (-1, 1)]
             # float64 first: a point where the code overflows costs no 40-digit work.
             inner = [screen(p, WELL_INSIDE) for p in (here, *around)]
-            if None in inner:
+            found = None if inner[0] is None else _finite_values(values_at, here + weights)
+            if found is None:
+                undefined.append(tuple(float(c) for c in point))
                 continue
-            found = _finite_values(values_at, here + weights)
-            if found is None or any(_finite_values(values_at, p + weights) is None for p in around):
+            if None in inner or any(_finite_values(values_at, p + weights) is None for p in around):
                 continue
             if not _away_from_kinks(kinks, [here, *around], weights):
                 continue
@@ -158,6 +163,7 @@ def references(analysis: Analysis) -> References:
             for dtype in ("float16", "bfloat16", "float32")
         },
         largest_constant=constant,
+        undefined=tuple(undefined),
         **_grid(values_at, n_inputs, weights, screen, special_points(analysis)),
         second=_second_derivatives(analysis, points, weights, modules),
         **_extremes(values_at, n_inputs, weights, screen),

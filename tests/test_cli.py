@@ -209,6 +209,22 @@ def test_validate_shows_why_a_test_module_cannot_be_imported(tmp_path):
     assert "no_such_mod" in result.output
 
 
+def test_validate_jobs_split_the_files_and_report_every_one(tmp_path):
+    """--jobs 2: two pytest processes, one report naming both files (fast: the modules fail
+    to import before TensorFlow is loaded)."""
+    for name in ("sine", "cosine"):
+        invoke("new-layer", f"{name[:3]}(x)", "--name", name, "--out", str(tmp_path))
+        test = tmp_path / f"test_{name}.py"
+        test.write_text(test.read_text().replace("import pytest\n", "import pytest\nimport gone\n"))
+    result = invoke("validate", str(tmp_path), "--isolated", "--jobs", "2")
+    assert result.exit_code == 1
+    assert "2 processes" in result.output
+    text = result.output.replace(str(tmp_path) + "/", "")
+    for name in ("sine", "cosine"):
+        assert f"FAILED test_{name}.py::test_collection: cannot be imported" in text
+    assert invoke("validate", str(tmp_path), "--jobs", "0").exit_code == 2
+
+
 def test_validate_rejects_an_unknown_device(tmp_path):
     invoke("new-layer", "sin(x)", "--name", "sine", "--out", str(tmp_path))
     result = invoke("validate", str(tmp_path), "--device", "tpu")

@@ -68,6 +68,19 @@ CASES = [
     ("'Heaviside(x)' --state k=10 --grad '1/(1+k*abs(x))**2'", None),
     # Piecewise-constant formulas: generated, with a warning that the gradient is zero.
     ("'round(x)'", None),
+    # Removable singularities (the limit, in value and gradient) and a pole.
+    ("'sin(x)/x'", None),
+    ("'(exp(x)-1)/x'", None),
+    ("'log(1+x)/x'", None),
+    ("'(1-cos(x))/x**2'", None),
+    ("'x/tanh(x)'", None),
+    ("'1/x'", None),
+    # Towers finite on part of the line only; cancellation (SquarePlus).
+    ("'exp(exp(exp(x)))'", None),
+    ("'x**x**x'", None),
+    ("'exp(x**9 - 3*x**7)'", None),
+    ("'(x + sqrt(x**2 + 4))/2'", None),
+    ("'exp(exp(exp(exp(exp(exp(exp(x)))))))'", r"found only 0 test point"),
 ]
 
 

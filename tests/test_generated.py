@@ -193,7 +193,7 @@ def test_generated_tests_pass_for_every_required_function(generated, tmp_path):
     # The catalog's examples run in the same process: one TensorFlow start-up for all.
     catalog = tmp_path / "catalog"
     shutil.copytree(REPO / "generated_examples", catalog)
-    report = validate([generated, catalog], timeout=900)
+    report = validate([generated, catalog], timeout=900, jobs=2)
     failures = [c for c in report.cases if c.outcome in ("failed", "error")]
     assert report.ok, (failures[:5], report.output_tail)
     expected_files = {f"{name}/test_{name}.py" for name in LAYERS} | {
@@ -328,7 +328,7 @@ def mutant_report(tmp_path_factory):
     generate(LARGE[1], name=LARGE[0], out=root / LARGE[0])
     for name, expression in HARD.items():
         generate(expression, name=name, out=root / name)
-    return validate([root], timeout=900, isolated=True)
+    return validate([root], timeout=900, isolated=True, jobs=2)
 
 
 def _failed(report, name: str) -> set[str]:

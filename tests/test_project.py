@@ -153,7 +153,7 @@ def test_generated_tests_pass_where_users_run_them(projects, kind):
         run = _pytest(project, "-k", IMPORT_CHECKS, module=False)
         assert run.returncode == 0, run.stdout[-3000:]
     # validate runs everything, from the project root with the project's configuration.
-    report = validate([project], timeout=900)
+    report = validate([project], timeout=900, jobs=2)
     failures = [c for c in report.cases if c.outcome in ("failed", "error")]
     assert report.ok, (failures[:3], report.output_tail)
     assert {Path(c.file).name for c in report.cases} == {f"test_{_first(kind)}.py", "test_leaky.py"}
