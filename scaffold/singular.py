@@ -218,7 +218,7 @@ def _patch(plain, x, p, weights, others) -> Patch | None:
             coefficients = _coefficients(plain, x, p, degree + 1)
             if coefficients is None or len(coefficients) < degree + 1:
                 return None
-        kept = tuple(c.evalf(20) for c in coefficients[: degree + 1])
+        kept = tuple(_float64(c.evalf(20)) for c in coefficients[: degree + 1])
         return Patch(center=p, radius=radius, coefficients=kept)
     return None
 
@@ -254,6 +254,11 @@ def _degree(terms: list[float]) -> int | None:
         ):
             return d
     return None
+
+
+def _float64(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with each number the nearest float64, shown as repr shows it (0.1666...7)."""
+    return expr.xreplace({f: sympy.Float(repr(float(f)), 17) for f in expr.atoms(sympy.Float)})
 
 
 def _horner(coefficients, t: sympy.Expr) -> sympy.Expr:
