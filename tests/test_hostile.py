@@ -216,59 +216,39 @@ TOWERS = (
 NOWHERE_FINITE = "exp(exp(exp(exp(exp(exp(exp(x)))))))"
 
 
+def _new_layer_process(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """``python -m scaffold new-layer ARGS`` as a user runs it, and its wall-clock seconds."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "scaffold", "new-layer", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result, time.perf_counter() - started
+
+
 @pytest.mark.parametrize("expression", [*TOWERS, NOWHERE_FINITE])
 def test_towers_generate_within_the_budget_as_a_whole_process(tmp_path, expression):
     """The command as a user runs it, start-up included, ends within --timeout (+1 s for a
     loaded machine) and writes the layer, or refuses with exit 2 and writes nothing."""
-    timeout = 10
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scaffold",
-            "new-layer",
-            expression,
-            "--name",
-            "tower",
-            "--timeout",
-            str(timeout),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    out = tmp_path / "out"
+    result, elapsed = _new_layer_process(
+        expression, "--name", "tower", "--timeout", "10", "--out", str(out)
     )
-    elapsed = time.perf_counter() - started
-    assert elapsed <= timeout + 1, (elapsed, result.stderr)
+    assert elapsed <= 10 + 1, (elapsed, result.stderr)
     if expression == NOWHERE_FINITE:
         assert result.returncode == 2 and "found only 0 test point(s)" in result.stderr
-        assert not (tmp_path / "out").exists()
+        assert not out.exists()
     else:
         assert result.returncode == 0, result.stderr
-        assert (tmp_path / "out" / "test_tower.py").exists()
+        assert (out / "test_tower.py").exists()
 
 
 def test_the_budget_counts_from_the_command_start(tmp_path):
     """--timeout 1.5 on a bomb ends within 1.5 s + 1 s of wall-clock time, start-up included."""
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scaffold",
-            "new-layer",
-            _slow_bomb(),
-            "--timeout",
-            "1.5",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert time.perf_counter() - started <= 2.5
+    out = tmp_path / "out"
+    result, elapsed = _new_layer_process(_slow_bomb(), "--timeout", "1.5", "--out", str(out))
+    assert elapsed <= 2.5
     assert result.returncode == 2 and "ran out of time" in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not out.exists()
