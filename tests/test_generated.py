@@ -287,6 +287,15 @@ MUTANTS = {
         "3 * dy * tf.stop_gradient(x * x)",
         {"test_second_derivative_matches_reference"},
     ),
+    # 1/x made finite at its pole (0 there, in value and gradient): a value the formula does
+    # not define, which the check of the grid points left out catches.
+    "mutant_pole": (
+        "1/x",
+        None,
+        "return -dy / (x * x)",
+        "return tf.where(x == 0, 0 * x, -dy / tf.where(x == 0, 1 + 0 * x, x * x))",
+        {"test_not_finite_where_f_is_undefined"},
+    ),
     # sinc without its Taylor patch (the condition never holds): NaN at 0 in f and gradient.
     "mutant_singular": (
         "sin(pi*x)/(pi*x)",
@@ -324,6 +333,8 @@ def mutant_report(tmp_path_factory):
         source = source.replace(good, bad)
         if name == "mutant_autodiff":  # the kernel returns f alone, without tf.custom_gradient
             source = source.replace("    return y, grad\n", "    return y\n")
+        if name == "mutant_pole":  # and f is 0 at the pole too
+            source = source.replace("    y = 1 / x\n", "    y = tf.where(x == 0, 0 * x, 1 / x)\n")
         module.write_text(source)
     generate(LARGE[1], name=LARGE[0], out=root / LARGE[0])
     for name, expression in HARD.items():
