@@ -76,8 +76,17 @@ def _pack(fmt: str) -> Callable[[float], float]:
     return rounded
 
 
-def _bfloat16(value: float) -> float:
+TINY32 = 1.1754943508222875e-38  # float32's (and bfloat16's) smallest normal value
+
+
+def _float32(value: float) -> float:
+    """Rounded to float32, subnormals flushed to zero as TensorFlow's CPU kernels do."""
     single = _pack("<f")(value)
+    return math.copysign(0.0, single) if abs(single) < TINY32 else single
+
+
+def _bfloat16(value: float) -> float:
+    single = _float32(value)
     if not math.isfinite(single):
         return single
     bits = struct.unpack("<I", struct.pack("<f", single))[0]
@@ -87,7 +96,7 @@ def _bfloat16(value: float) -> float:
 
 ROUND: dict[str, Callable[[float], float]] = {
     "float64": float,
-    "float32": _pack("<f"),
+    "float32": _float32,
     "float16": _pack("<e"),
     "bfloat16": _bfloat16,
 }
@@ -111,10 +120,16 @@ def _safe(function: Callable[..., float], overflow_sign: Callable[..., float] | 
 
 
 def _pole(function: Callable[..., float], args: Sequence[float]) -> float:
-    """log(0) = -inf, lgamma at a pole = inf; anything else off the domain is NaN."""
-    if function in (math.log, math.lgamma) and args[0] == 0:
-        return -INF if function is math.log else INF
-    if function is math.lgamma and args[0] == math.floor(args[0]):
+    """The infinity TensorFlow gives at a pole; NaN anywhere else off the domain.
+
+    Poles: log(0), log1p(-1), atanh(±1), lgamma at the non-positive integers.
+    """
+    u = args[0]
+    if (function is math.log and u == 0) or (function is math.log1p and u == -1):
+        return -INF
+    if function is math.atanh and abs(u) == 1:
+        return math.copysign(INF, u)
+    if function is math.lgamma and u == math.floor(u):
         return INF
     return NAN
 
@@ -282,12 +297,16 @@ class _Run:
                 denominator.append(sympy.Pow(base, -exponent))
             else:
                 numerator.append(factor)
-        result = 1.0
-        for i, factor in enumerate(numerator):
-            value = self.value(factor)
-            result = value if i == 0 else self.round(result * value)
-        for factor in denominator:
-            result = self.round(_divide(result, self.value(factor)))
+        # As the code is printed: a/(b*c), the denominator's product first.
+        result = self._multiply(numerator) if numerator else 1.0
+        if denominator:
+            result = self.round(_divide(result, self._multiply(denominator)))
+        return result
+
+    def _multiply(self, factors: list[sympy.Expr]) -> float:
+        result = self.value(factors[0])
+        for factor in factors[1:]:
+            result = self.round(result * self.value(factor))
         return result
 
     def _power(self, base: sympy.Expr, exponent: sympy.Expr) -> float:

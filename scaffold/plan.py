@@ -371,15 +371,27 @@ def _points_text(names: list[str], points) -> str:
 
 
 def domain_text(analysis: Analysis, refs: References) -> str:
-    """Where the test points lie, when f is not finite at every candidate ("" otherwise)."""
-    if not refs.undefined:
-        return ""
+    """Where the test points lie, and where the layer is undefined ("" if nothing to say).
+
+    The first when f is not finite at every candidate; the second when no singular-point
+    search ran (several inputs, --no-stabilize).
+    """
     names = [s.name for s in analysis.spec.inputs]
-    return (
-        f"The tests check f at {_points_text(names, refs.points)}: f, a gradient or a value"
-        f" the code computes is not finite and real (in float64) at the other candidate"
-        f" points, {_points_text(names, refs.undefined)}."
-    )
+    parts = []
+    if refs.undefined:
+        parts.append(
+            f"The tests check f at {_points_text(names, refs.points)}: f, a gradient or a"
+            " value the code computes is not finite and real (in float64) at the other"
+            f" candidate points, {_points_text(names, refs.undefined)}."
+        )
+    if refs.grid_excluded and (analysis.singular is None or analysis.singular.variable is None):
+        parts.append(
+            "The layer is not finite (NaN or Inf) where f or its gradient is undefined,"
+            f" e.g. at {_points_text(names, refs.grid_excluded[:8])} (the tests check it);"
+            " scaffold looks for limits at such points only in layers of one input with"
+            " stable rewrites on."
+        )
+    return "\n\n".join(parts)
 
 
 def lost_text(analysis: Analysis, refs: References) -> str:

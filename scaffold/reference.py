@@ -87,8 +87,9 @@ class References:
     # Grid points left out because f or a gradient is not finite there (poles, log(x) at x <= 0,
     # overflow): the generated test checks that the layer is not finite there either.
     grid_excluded: tuple[tuple[float, ...], ...]
-    # Grid points where f and the gradients are finite but some exceeds MAX_FINITE: one
-    # tolerance scale cannot check them with the others; the test file names them.
+    # Grid points left out otherwise: f and the gradients are finite but some exceeds
+    # MAX_FINITE (one tolerance scale cannot check them with the others), or only a weight's
+    # gradient is not finite there (x**a at x < 0). The test file names them.
     grid_large: tuple[tuple[float, ...], ...]
     second: tuple[tuple[float, ...], ...]  # d2f/dx_i2 per input at the points; () if unknown
     extreme_points: tuple[tuple[float, ...], ...]  # ±30, ±100, ±1000 where float32 holds f, f'
@@ -291,16 +292,16 @@ def _grid(values_at, n_inputs: int, weights, screen: Screen, special=()) -> dict
     with mpmath.workdps(DIGITS):
         for point in _grid_points(n_inputs, special):
             here = [mpmath.mpf(c.p) / c.q for c in point]
-            found = None
-            if screen(here, math.inf) is not None:
-                found = _finite_values(values_at, here + weights, limit=math.inf)
-            if found is None:
-                excluded.append(tuple(float(c) for c in point))
-            elif max(map(abs, found)) > MAX_FINITE:
-                large.append(tuple(float(c) for c in point))
-            else:
-                points.append(tuple(float(c) for c in point))
+            at = tuple(float(c) for c in point)
+            overflows = screen(here, math.inf) is None
+            found = None if overflows else _finite_values(values_at, here + weights, math.inf)
+            if found is not None and max(map(abs, found)) <= MAX_FINITE:
+                points.append(at)
                 values.append(found)
+            elif found is None and _undefined(screen, values_at, here, weights, n_inputs):
+                excluded.append(at)
+            else:  # too large to compare, or only a weight's gradient is undefined there
+                large.append(at)
     return {
         "grid_excluded": tuple(excluded),
         "grid_large": tuple(large),
@@ -308,6 +309,20 @@ def _grid(values_at, n_inputs: int, weights, screen: Screen, special=()) -> dict
         "grid_forward": tuple(v[0] for v in values),
         "grid_gradients": tuple(tuple(v[k] for v in values) for k in range(1, len(values_at))),
     }
+
+
+def _undefined(screen: Screen, values_at, here, weights, n_inputs: int) -> bool:
+    """Whether f or an input's gradient is undefined at ``here``.
+
+    Undefined: not finite and real at 40 digits, or, where the code overflows float64
+    (mpmath could take minutes there: a tower), not finite as the code computes it. The
+    generated test checks that the layer is not finite there either; a point where only a
+    weight's gradient is undefined is not one.
+    """
+    run = screen.run(here, "float64")
+    if run is not None and not run.finite:
+        return not all(math.isfinite(v) for v in run.outputs[: 1 + n_inputs])
+    return _finite_values(values_at[: 1 + n_inputs], here + weights, limit=math.inf) is None
 
 
 def _grid_points(n_inputs: int, special=()) -> list[list[sympy.Rational]]:

@@ -15,8 +15,9 @@ formula's NaN at p out of the gradient.
 
 Candidates are the grid points of the generated test (0, the halves to ±4) and the rational
 zeros of polynomial denominators; a candidate is singular when the code is not finite there in
-float64 (``numeric``) but is on both sides. Weights stay symbolic in the polynomial (sin(a*x)/x
-tends to a); the search holds them at their initial values.
+float64 (``numeric``) but is on both sides. A jump (``Abs(x)/x``: a limit on each side, not the
+same) is no removable singularity. A formula with weights gets no polynomial: one exact at the
+weights' initial values is not once they train; the docstring states such points instead.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class Singularities:
     patches: tuple[Patch, ...]
     poles: tuple[sympy.Rational, ...]  # points with no finite limit
     points: tuple[sympy.Rational, ...]  # every singular point found (for the test grid)
-    # Points where f seems to have a limit that no Taylor series gave (sin(x - th)/(x - th):
-    # its coefficients depend on th): the layer is NaN there, and the docstring says so.
+    # Points where f seems to have a limit that no trusted Taylor polynomial gives (the
+    # formula has weights: sin(a*x)/x): the layer is NaN there, and the docstring says so.
     unresolved: tuple[sympy.Rational, ...] = ()
 
     def cover(self, expr: sympy.Expr, variable: sympy.Symbol | None = None) -> sympy.Expr:
@@ -94,16 +95,19 @@ class Singularities:
             where = ", ".join(str(p) for p in self.unresolved)
             removed += (
                 f"At {x} = {where} the formula as typed is undefined (0/0 or the like) and"
-                " seems to have a finite limit, which scaffold could not put in closed form:"
-                " the layer is not finite there (the tests check that it is not).",
+                " seems to have a finite limit, which scaffold does not compute: it depends"
+                " on the weights, or no Taylor series agreed with the formula there. The"
+                " layer is not finite there (the tests check that it is not); rewrite the"
+                " formula without the 0/0 to avoid it.",
             )
         if not self.poles:
             return removed
         where = ", ".join(str(p) for p in self.poles)
         return (
             *removed,
-            f"f has no finite limit at {self.variable} = {where}: the layer is not defined"
-            " there (the tests check that it is not finite there either).",
+            f"f has no finite limit at {self.variable} = {where} (a pole, or a jump from"
+            " one side to the other): the layer is not defined there (the tests check that"
+            " it is not finite there either).",
         )
 
 
@@ -172,6 +176,7 @@ def _converges(expr, x, p, weights) -> bool:
     filter before SymPy's series, which can run for minutes at a pole (loggamma at 0): 1/x
     and log|x| fail it, sinc passes.
     """
+    sides = []
     for sign in (-1, 1):
         values = [
             numeric.evaluate([expr], {x: float(p) + sign * h, **weights}).outputs[0]
@@ -182,23 +187,23 @@ def _converges(expr, x, p, weights) -> bool:
         first, second = abs(values[1] - values[0]), abs(values[2] - values[1])
         if second > 0.2 * first + 1e-12 * max(1.0, abs(values[2])):
             return False
-    return True
+        sides.append(values[2])
+    # A jump (Abs(x)/x, Max(x, 0)/x) has a limit on each side, but not the same one.
+    return abs(sides[0] - sides[1]) <= 1e-2 * max(1.0, abs(sides[0]), abs(sides[1]))
 
 
 def _patch(plain, x, p, weights, others) -> Patch | None:
-    """The Taylor polynomial at ``p`` and where it is exact; None: no series gave it.
+    """The Taylor polynomial at ``p`` and where it is exact; None: none that can be trusted.
 
-    The degree and radius are chosen on the series at the weights' initial values (numbers:
-    fast); the polynomial kept is the series with the weights as symbols, to that degree
-    only (symbolic coefficients grow fast with the order). A point that moves with the
-    weights (sin(x - th)/(x - th)) has no such polynomial.
+    None when the formula has weights: a polynomial exact at their initial values loses
+    accuracy as they train (sin(a*x)/x: 3e-8 at a = 10 for a patch made at a = 2, 3.8 at
+    a = 30), and the point itself may move (sin(x - th)/(x - th)). The layer is then NaN at
+    p, and says so. None too when SymPy's series gives no polynomial, or one that does not
+    agree with the formula near p (``_agrees``).
     """
-    if weights:
-        moved = {w: v * 1.0625 + 0.0625 for w, v in weights.items()}
-        if _finite(plain, x, float(p), moved):
-            return None
-    numbers = {w: sympy.nsimplify(v) for w, v in weights.items()}
-    coefficients = _coefficients(plain.subs(numbers), x, p, ORDER)
+    if plain.free_symbols & set(weights):
+        return None  # the polynomial's error grows as the weights train (sin(a*x)/x, a = 30)
+    coefficients = _coefficients(plain, x, p, ORDER)
     if coefficients is None:
         return None
     try:
@@ -214,13 +219,26 @@ def _patch(plain, x, p, weights, others) -> Patch | None:
         degree = _degree([v * float(radius) ** k for k, v in enumerate(values)])
         if degree is None:
             continue
-        if weights:
-            coefficients = _coefficients(plain, x, p, degree + 1)
-            if coefficients is None or len(coefficients) < degree + 1:
-                return None
         kept = tuple(_float64(c.evalf(20)) for c in coefficients[: degree + 1])
-        return Patch(center=p, radius=radius, coefficients=kept)
+        patch = Patch(center=p, radius=radius, coefficients=kept)
+        return patch if _agrees(patch, plain, x) else None
     return None
+
+
+def _agrees(patch: Patch, plain: sympy.Expr, x: sympy.Symbol) -> bool:
+    """Whether the polynomial equals the formula near the point, both in float64.
+
+    Compared at half the radius and at the radius on each side: a series SymPy got wrong
+    (as for Max(x, 0)/x) is never used.
+    """
+    polynomial = patch.polynomial(x)
+    for fraction in (-1, -0.5, 0.5, 1):
+        at = {x: float(patch.center + fraction * patch.radius)}
+        ours = numeric.evaluate([polynomial], at).outputs[0]
+        theirs = numeric.evaluate([plain], at).outputs[0]
+        if not abs(ours - theirs) <= 1e-8 * max(1.0, abs(theirs)):
+            return False
+    return True
 
 
 def _coefficients(expr, x, p, order: int) -> list[sympy.Expr] | None:

@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
+import sympy
 
 from scaffold import numeric
 from scaffold.analyze import analyze
@@ -173,5 +174,35 @@ def test_a_singular_point_that_moves_with_a_weight_is_stated_not_patched():
     th trains, so the layer keeps NaN there and says so (the test checks it is not finite)."""
     analysis, refs = _refs("sin(x - th)/(x - th)", params=("th=1",))
     assert analysis.singular.unresolved == (1,) and not analysis.singular.patches
-    assert any("could not put in closed form" in note for note in analysis.notes)
+    assert any("which scaffold does not compute" in note for note in analysis.notes)
     assert (1.0,) in refs.grid_excluded
+
+
+@pytest.mark.parametrize("text", ["Max(x, 0)/x", "Abs(x)/x", "(x + Abs(x))/(2*x)"])
+def test_a_jump_is_no_removable_singularity(text):
+    """A limit on each side, not the same: stated as a point without a limit, never given a
+    polynomial (SymPy's series of Max(x, 0)/x at 0 is 0, which would make f(0.1) = 0)."""
+    analysis, refs = _refs(text)
+    assert not analysis.singular.patches and analysis.singular.poles == (0,)
+    assert (0.0,) in refs.grid_excluded
+    assert _grid(refs)[0.5][0] == pytest.approx(1.0)
+
+
+def test_a_formula_with_weights_gets_no_polynomial():
+    """A polynomial exact at a = 2 is off by 3.8 at a = 30: sin(a*x)/x states its 0 instead."""
+    analysis, refs = _refs("sin(a*x)/x", params=("a=2",))
+    assert analysis.singular.unresolved == (0,) and not analysis.singular.patches
+    assert (0.0,) in refs.grid_excluded
+
+
+def test_only_points_where_f_or_an_input_gradient_is_undefined_are_excluded():
+    """x**a: the weight's gradient x**a*log(x) is complex for x < 0, f and df/dx are not."""
+    _, refs = _refs("x**a", params=("a=2",))
+    assert (-1.0,) not in refs.grid_excluded and (-1.0,) in refs.grid_large
+
+
+def test_the_emulation_divides_by_the_product_as_the_code_does():
+    """a/(b*c) in float16 with b*c beyond 65504 is 0, as the printed code computes it."""
+    a, b, c = sympy.symbols("a b c", real=True)
+    found = numeric.evaluate([a / (b * c)], {a: 1.0, b: 300.0, c: 300.0}, "float16")
+    assert found.outputs == (0.0,)
