@@ -19,6 +19,7 @@ from .layout import CHECKS_MODULE, Layout, layout, package_name
 from .names import check_name, check_weight_names, class_name_for, default_name, internal_names
 from .parse import parse
 from .plan import CHECKS_API, LayerPlan, build_plan
+from .precision import checks_literals
 from .record import (
     STALE,
     UNCHANGED,
@@ -167,7 +168,7 @@ def _checks_module(filename: str) -> str:
     The same text for every layer of a scaffold version, and ~1000 lines whose compile check
     and checksum cost ~50 ms: cached, keyed by the rendered text.
     """
-    text = render_static(CHECKS_TEMPLATE, version=__version__, api=CHECKS_API)
+    text = render_static(CHECKS_TEMPLATE, version=__version__, api=CHECKS_API, **checks_literals())
     name = cache.key("checks", filename, text)
     cached = cache.read("checks", name)
     if cached is not None:

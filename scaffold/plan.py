@@ -91,7 +91,6 @@ class LayerPlan:
     excluded_rows: tuple[str, ...]  # grid points left out: f or a gradient is not finite there
     large_text: str  # grid points left out as too large to compare, as text ("" if none)
     held: tuple[str, ...]  # lines of a dict literal: dtype -> indices of the points it holds
-    lost_text: str  # where float32 loses precision at extreme inputs, for the docstring ("")
     domain_text: str  # where the tests look when f is not finite at every candidate ("")
     # The largest constant of the code (100000 in 100000*x**2), "" if none: a dtype whose
     # largest finite value is below it cannot run the layer at all (float16: 65504).
@@ -246,7 +245,6 @@ def build_plan(
             "(" + ", ".join(f"{v:g}" for v in point) + ")" for point in refs.grid_large
         ),
         held=tuple(f'"{dtype}": {list(held)},' for dtype, held in refs.held.items()),
-        lost_text=lost_text(analysis, refs),
         domain_text=domain_text(analysis, refs),
         largest_constant=repr(refs.largest_constant) if refs.largest_constant else "",
         second_skip=_second_skip(analysis, refs),
@@ -256,7 +254,7 @@ def build_plan(
         checks_api=CHECKS_API,
         warnings=spec.warnings
         + analysis.warnings
-        + ((lost_text(analysis, refs),) if refs.lost else ()),
+        + ((lost_text(analysis, refs),) if refs.lost else ()),  # the docstring shows warnings
     )
 
 

@@ -17,8 +17,8 @@ from . import numeric
 if TYPE_CHECKING:
     from .analyze import Analysis
 
-#: The generated checks' tolerances (scaffold_checks.py.jinja's TOLERANCE): a point counts as
-#: held by a dtype when the code run in it (``numeric``) is within half of it.
+#: The generated checks' tolerances, rendered into scaffold_checks.py (one source): a point
+#: counts as held by a dtype when the code run in it (``numeric``) is within half of it.
 TOLERANCE = {"float16": 1e-2, "bfloat16": 6e-2, "float32": 2e-5, "float64": 1e-12}
 #: The extreme-input check's tolerance in float32 (relative, absolute).
 EXTREME_TOLERANCE = (1e-4, 1e-6)
@@ -41,6 +41,7 @@ class Screen:
         self.variables = analysis.spec.variables
         self.weights = [float(w.default) for w in analysis.spec.weights]
         self.usable = True
+        self._runs: dict[tuple, numeric.Evaluation] = {}
 
     def __call__(self, point, limit: float) -> float | None:
         """The largest value the code computes at ``point`` (inputs), or None.
@@ -53,15 +54,21 @@ class Screen:
         return found.largest if found.finite and found.largest <= limit else None
 
     def run(self, point, dtype: str) -> numeric.Evaluation | None:
-        """The code's outputs at ``point`` in ``dtype``; None if it cannot be run."""
+        """The code's outputs at ``point`` in ``dtype``; None if it cannot be run.
+
+        Remembered: a point is screened, then judged, then its grid status decided.
+        """
         if not self.usable:
             return None
-        values = dict(zip(self.variables, [*map(float, point), *self.weights], strict=True))
-        try:
-            return numeric.evaluate(self.outputs, values, dtype, self.temporaries)
-        except numeric.Unsupported:
-            self.usable = False
-            return None
+        key = (tuple(map(float, point)), dtype)
+        if key not in self._runs:
+            values = dict(zip(self.variables, [*key[0], *self.weights], strict=True))
+            try:
+                self._runs[key] = numeric.evaluate(self.outputs, values, dtype, self.temporaries)
+            except numeric.Unsupported:
+                self.usable = False
+                return None
+        return self._runs[key]
 
     def holds(self, point, exact: tuple[float, ...], dtype: str, tolerance=None) -> bool:
         """Whether the code run in ``dtype`` gets f and the gradients right at ``point``.
@@ -77,3 +84,12 @@ class Screen:
             rtol = TOLERANCE[dtype]
             tolerance = (rtol, rtol * max(1.0, *map(abs, exact)))
         return within(found.outputs, exact, tolerance[0] / 2, tolerance[1] / 2)
+
+
+def checks_literals() -> dict[str, str]:
+    """TOLERANCE and EXTREME_TOLERANCE as Python literals for the checks template."""
+    rtol, atol = EXTREME_TOLERANCE
+    return {
+        "tolerance": "{" + ", ".join(f'"{k}": {v!r}' for k, v in TOLERANCE.items()) + "}",
+        "extreme_tolerance": f'{{"rtol": {rtol!r}, "atol": {atol!r}}}',
+    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import math
 import struct
-from pathlib import Path
 
 import pytest
 import sympy
@@ -19,7 +18,7 @@ from scaffold import numeric
 from scaffold.analyze import analyze
 from scaffold.api import Options, render_layer
 from scaffold.parse import parse
-from scaffold.precision import TOLERANCE
+from scaffold.precision import EXTREME_TOLERANCE, TOLERANCE
 from scaffold.reference import references
 from scaffold.spec import build_spec
 
@@ -137,10 +136,17 @@ def test_towers_are_tested_where_they_are_finite(text):
 
 
 def test_generation_judges_dtypes_by_the_generated_checks_tolerances():
-    """precision.TOLERANCE is the checks template's TOLERANCE: HELD is chosen against it."""
-    template = Path(__file__).parents[1] / "templates" / "scaffold_checks.py.jinja"
-    line = next(s for s in template.read_text().splitlines() if s.startswith("TOLERANCE = "))
-    assert ast.literal_eval(line.split("=", 1)[1].strip()) == TOLERANCE
+    """The checks module is rendered with precision's tolerances: HELD is chosen against
+    exactly the tolerances the generated tests apply."""
+    _, files = render_layer("sin(x)", name="sine", timeout=None)
+    checks = next(text for path, text in files.items() if path.name == "scaffold_checks.py")
+    values = {}
+    for line in checks.splitlines():
+        if line.startswith(("TOLERANCE = ", "EXTREME_TOLERANCE = ")):
+            name, literal = line.split(" = ", 1)
+            values[name] = ast.literal_eval(literal)
+    assert values["TOLERANCE"] == TOLERANCE
+    assert tuple(values["EXTREME_TOLERANCE"].values()) == EXTREME_TOLERANCE
 
 
 def test_a_surrogate_reaches_a_weight_inside_the_same_step():
