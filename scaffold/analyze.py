@@ -24,6 +24,16 @@ from .guard import guard
 from .mathtext import math_text
 from .parse import ParsedExpression
 from .printing import to_printable
+from .reductions import (
+    AxisSize,
+    DivideNoNan,
+    Norm,
+    ReduceMax,
+    ReduceMin,
+    has_reductions,
+    shifted,
+    vjp,
+)
 from .singular import Singularities, find
 from .spec import LayerSpec
 from .stabilize import stabilize
@@ -106,12 +116,21 @@ def analyze(
     """
     forward, rewrites = stabilize(parsed.expr, rules) if spec.stabilize else (parsed.expr, ())
     stable = forward
-    singular = find(forward, parsed.expr, spec) if spec.stabilize else None
+    rows = has_reductions(stable)
+    singular = find(forward, parsed.expr, spec) if spec.stabilize and not rows else None
     forward = singular.cover(stable) if singular else stable
     surrogates = dict(spec.surrogates)
     trained = set(spec.inputs) | {w.symbol for w in spec.weights if w.trainable}
     gradients, shown, surrogate, notes, warnings, chain_notes = [], [], [], set(), [], []
+    products = vector_jacobian_products(stable, spec) if rows else {}
     for variable in spec.variables:
+        if rows:
+            derivative, applied = tensorflow_conventions(products[variable])
+            gradients.append(derivative)
+            shown.append(derivative)
+            surrogate.append(False)
+            notes |= applied
+            continue
         if variable in surrogates:
             gradients.append(surrogates[variable].expr)
             shown.append(surrogates[variable].expr)
@@ -144,12 +163,15 @@ def analyze(
     taken = {s.name for s in spec.variables} | set(reserved_names)
     weights = {w.symbol: w.default for w in spec.weights}
     backward = [guard(to_printable(e), spec.inputs, weights) for e in gradients]
+    if rows:  # the code computes u - logsumexp(u) from u - max(u): see reductions.LogSoftmax
+        forward, backward = shifted(forward), [shifted(e) for e in backward]
     forward_temps, grad_temps, forward_out, grad_outs = _share(
         to_printable(forward), backward, spec.save, taken
     )
     if forward.atoms(Maximum, Minimum) and not all(surrogate):
         notes.add(TIE_NOTE)
     heaviside = heaviside_note(forward)
+    chain_notes += reduction_notes(forward)
     return Analysis(
         parsed=parsed,
         spec=spec,
@@ -174,6 +196,43 @@ def analyze(
         singular=singular,
         shown_gradients=tuple(shown),
     )
+
+
+#: Stands for the upstream gradient in vector-Jacobian products; ``plan`` names it.
+UPSTREAM = sympy.Symbol("upstream", real=True)
+
+
+def elementwise_symbols(spec: LayerSpec) -> frozenset[sympy.Symbol]:
+    """The symbols with a value per element: the inputs and the per-channel weights."""
+    return frozenset(spec.inputs) | {w.symbol for w in spec.weights if w.shape == "channel"}
+
+
+def vector_jacobian_products(forward: sympy.Expr, spec: LayerSpec) -> dict:
+    """Each variable's gradient through the reductions of ``forward``.
+
+    ``UPSTREAM`` times the Jacobian, by the reverse pass of ``reductions.vjp``.
+    """
+    products = vjp(
+        forward, spec.variables, UPSTREAM, elementwise_symbols(spec), AxisSize(spec.inputs[0])
+    )
+    return dict(zip(spec.variables, products, strict=True))
+
+
+def reduction_notes(forward: sympy.Expr) -> list[str]:
+    """The conventions of the reductions in ``forward``, for the docstring."""
+    notes = []
+    if forward.atoms(ReduceMax, ReduceMin):
+        notes.append(
+            "Where several elements of a row tie for amax or amin, they share its gradient"
+            " equally, as tf.math.reduce_max and reduce_min do."
+        )
+    if forward.atoms(Norm, DivideNoNan):
+        notes.append(
+            "At a zero vector the norm's gradient is 0 (the subgradient PyTorch and JAX use),"
+            " and u/norm(u) is 0 with gradient 0 (tf.math.divide_no_nan), so neither pass is"
+            " NaN there."
+        )
+    return notes
 
 
 def chained_surrogate(

@@ -30,8 +30,10 @@ from .record import (
     version_key,
     with_checksum,
 )
-from .reference import references
+from .reductions import has_reductions
+from .reference import References, references
 from .render import CHECKS_TEMPLATE, MODULE_TEMPLATE, TEST_TEMPLATE, render, render_static
+from .rows import row_references
 from .spec import build_spec
 from .stabilize import ON_DEMAND
 from .write import FileChange, apply, plan_writes
@@ -63,6 +65,7 @@ class Options:
     updates: tuple[str, ...] = ()
     stabilize: bool = True
     save: str = "reuse"
+    axis: int = -1
 
     def given(self) -> dict:
         """The options that differ from their defaults, as JSON-like values (for records)."""
@@ -145,8 +148,9 @@ def _render_layer(
     reserved = frozenset({name, *names.values()})
     analysis = analyze(parsed, spec, reserved_names=reserved)
     budget.stage("computing reference values")
-    refs = references(analysis)
-    if refs.lost and spec.stabilize:
+    reduces = has_reductions(analysis.forward)
+    refs = row_references(analysis) if reduces else references(analysis)
+    if isinstance(refs, References) and refs.lost and spec.stabilize:
         analysis, refs = _more_stable(parsed, spec, reserved, analysis, refs)
     budget.stage("printing and formatting the code")
     record = _record(parsed.text, name, options, paths)

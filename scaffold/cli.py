@@ -181,6 +181,16 @@ def _main(
     """
 
 
+AxisOpt = Annotated[
+    int,
+    typer.Option(
+        "--axis",
+        help="The feature axis that sum, mean, amax, amin, logsumexp and norm reduce over"
+        " (keeping it, with size 1); not 0, the batch axis.",
+    ),
+]
+
+
 @app.command("new-layer", cls=_FormulaCommand)
 def new_layer(
     expression: ExpressionArg,
@@ -248,6 +258,7 @@ def new_layer(
             " recomputes from the inputs). Measure with benchmarks/ops.py; see the README.",
         ),
     ] = "reuse",
+    axis: AxisOpt = -1,
 ) -> None:
     """Write NAME.py (tf.custom_gradient op + Keras layer) and test_NAME.py for EXPRESSION.
 
@@ -266,6 +277,7 @@ def new_layer(
         updates=tuple(update or ()),
         stabilize=stabilize,
         save=save,
+        axis=axis,
     )
     with _handle_errors():
         from .validate import check_device  # stdlib only: no TensorFlow
@@ -289,6 +301,9 @@ def new_layer(
         args = ", ".join(v.name for v in plan.variables)
         typer.echo(f"f({args}) = {plan.forward_text}")
         for variable in plan.variables:
+            if plan.axis:  # a vector-Jacobian product: no df/dx without the upstream gradient
+                typer.echo(f"gradient for {variable.name} = {variable.grad_text}")
+                continue
             kind = "surrogate " if variable.surrogate else ""
             typer.echo(f"{kind}df/d{variable.name} = {variable.grad_text}")
         for warning in plan.warnings:
@@ -380,11 +395,13 @@ def explain_command(
     ] = "text",
     inputs: InputsOpt = None,
     param: ParamOpt = None,
+    param_shape: ParamShapeOpt = None,
     grad: GradOpt = None,
     stabilize: Annotated[
         bool,
         typer.Option("--stabilize/--no-stabilize", help="Show the stable rewrites (default)."),
     ] = True,
+    axis: AxisOpt = -1,
     timeout: BudgetOpt = 10.0,
 ) -> None:
     """Show how EXPRESSION becomes a derivative and then TensorFlow code, rule by rule.
@@ -403,8 +420,10 @@ def explain_command(
             seconds=whole_command(timeout),
             inputs=inputs,
             params=tuple(param or ()),
+            param_shapes=tuple(param_shape or ()),
             grads=tuple(grad or ()),
             stabilize=stabilize,
+            axis=axis,
         )
         typer.echo(render(explanation, fmt), nl=False)
 

@@ -90,6 +90,47 @@ EXAMPLES: tuple[Example, ...] = (
         Options(grads=("1",)),
         about="rounding with a straight-through gradient",
     ),
+    # Reductions over the feature axis (the last).
+    Example(
+        "softmax",
+        "exp(x)/sum(exp(x))",
+        "softmax",
+        about="shifted by logsumexp: finite at rows holding 1000; backward y*(dy - sum(dy*y))",
+    ),
+    Example(
+        "log_softmax",
+        "x - log(sum(exp(x)))",
+        "log_softmax",
+        about="log(sum(exp(x))) becomes logsumexp(x)",
+    ),
+    Example(
+        "layer_norm",
+        "(x - mean(x))/sqrt(mean((x - mean(x))**2) + 0.001)*gamma + beta",
+        "layer_norm",
+        Options(params=("gamma=1", "beta=0"), param_shapes=("gamma=channel", "beta=channel")),
+        about="layer normalization with per-channel scale and offset, as"
+        " keras.layers.LayerNormalization",
+    ),
+    Example(
+        "rms_norm",
+        "x/sqrt(mean(x**2) + 1e-6)*scale",
+        "rms_norm",
+        Options(params=("scale=1",), param_shapes=("scale=channel",)),
+        about="RMS normalization, as keras.layers.RMSNormalization",
+    ),
+    Example(
+        "l2_normalize",
+        "x/norm(x)",
+        "l2_normalize",
+        about="0 (and gradient 0) at a zero row, where x/norm(x) is 0/0",
+    ),
+    Example(
+        "clip_by_norm",
+        "x*c/max(norm(x), c)",
+        "clip_by_norm",
+        Options(states=("c=1",)),
+        about="tf.clip_by_norm with a fixed clip norm c",
+    ),
 )
 
 

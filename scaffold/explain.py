@@ -16,12 +16,16 @@ from dataclasses import dataclass
 import sympy
 
 from .analyze import HEAVISIDE_NOTE, abs_identity, analyze, tensorflow_conventions
+from .explain_reductions import REDUCTION_RULE
+from .explain_reductions import derivations as reduction_derivations
 from .functions import Maximum, Minimum, real_derivative
 from .mathtext import input_name, math_text
 from .names import internal_names
 from .parse import parse
 from .plan import build_plan
+from .reductions import has_reductions
 from .reference import references
+from .rows import row_references
 from .spec import build_spec
 
 FORMATS = ("text", "markdown", "latex")
@@ -30,12 +34,19 @@ WIDTH = 80
 
 @dataclass(frozen=True)
 class Step:
-    """One rule applied at one node: ``d/dx [expr] = result`` (by ``rule``), at a depth."""
+    """One rule applied at one node: ``d/dx [expr] = result`` (by ``rule``), at a depth.
+
+    ``wrt``: the symbol differentiated by, when not the derivation's variable (a reduction's
+    symbol r1). ``equation``: a step of the reverse pass through reductions, ``expr =
+    result`` (``expr`` names what is computed, such as dr1).
+    """
 
     depth: int
     rule: str
     expr: sympy.Expr
     result: sympy.Expr
+    wrt: str = ""
+    equation: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class Explanation:
     notes: tuple[str, ...]
     forward_code: tuple[tuple[str, str], ...]  # (code line, math it computes)
     grad_code: tuple[tuple[str, str], ...]
+    reduces: bool = False  # derivations are reverse passes through reductions (dy in them)
 
 
 def explain(expression: str, **options) -> Explanation:
@@ -57,9 +69,13 @@ def explain(expression: str, **options) -> Explanation:
     spec = build_spec(parsed, **options)
     names = internal_names("op", {s.name for s in spec.variables})
     analysis = analyze(parsed, spec, reserved_names=frozenset({"op", *names.values()}))
-    plan = build_plan(analysis, references(analysis), name="op", names=names)
+    reduces = has_reductions(analysis.forward)
+    refs = row_references(analysis) if reduces else references(analysis)
+    plan = build_plan(analysis, refs, name="op", names=names)
     derivations = []
-    for index, variable in enumerate(spec.variables):
+    if reduces:
+        derivations = reduction_derivations(analysis, _Derivation, Step)
+    for index, variable in enumerate(() if reduces else spec.variables):
         if analysis.surrogate[index]:
             continue
         walker = _Derivation(variable)
@@ -71,7 +87,10 @@ def explain(expression: str, **options) -> Explanation:
     forward_code.append((f"{plan.output} = {plan.forward_return}", math_text(analysis.forward)))
     grad_code = [(f"{line.name} = {line.code}", line.math) for line in plan.grad_lines]
     grad_code += [
-        (f"grad[{v.name}] = {v.grad_code}", f"{plan.upstream} * ({v.grad_text})")
+        (
+            f"grad[{v.name}] = {v.grad_code}",
+            v.grad_text if reduces else f"{plan.upstream} * ({v.grad_text})",
+        )
         for v in plan.variables
     ]
     return Explanation(
@@ -79,7 +98,8 @@ def explain(expression: str, **options) -> Explanation:
         tree=tuple(_tree(parsed.expr)),
         derivations=tuple(derivations),
         rewrites=analysis.rewrites,
-        notes=analysis.notes
+        notes=((REDUCTION_RULE,) if reduces else ())
+        + analysis.notes
         + tuple(
             f"The gradient for {v.name} is the surrogate {v.grad_text}, not a derivative:"
             " forward and backward differ on purpose."
@@ -88,6 +108,7 @@ def explain(expression: str, **options) -> Explanation:
         ),
         forward_code=tuple(forward_code),
         grad_code=tuple(grad_code),
+        reduces=reduces,
     )
 
 
@@ -109,6 +130,7 @@ class _Derivation:
         self.steps: list[Step] = []
 
     def derive(self, expr: sympy.Expr, depth: int = 0) -> sympy.Expr:
+        """D expr / d variable, recording the rule used at each node from ``depth`` on."""
         x = self.x
         if not expr.has(x):
             return self._record(depth, "constant: d/dx c = 0", expr, sympy.S.Zero)
@@ -224,13 +246,20 @@ def _text(e: Explanation) -> str:
     lines = [f"Explaining f = {e.text}", "", "Expression tree:"]
     lines += [f"  {line}"[:WIDTH] for line in e.tree]
     for name, steps, ours, sympys in e.derivations:
-        lines += ["", f"Derivative with respect to {name}, rule by rule:"]
+        if e.reduces:
+            lines += ["", f"Gradient for {name} (upstream gradient dy), reduction by reduction:"]
+        else:
+            lines += ["", f"Derivative with respect to {name}, rule by rule:"]
         for step in steps:
             indent = "  " + "  " * step.depth
-            lines += _wrap(f"d/d{name} [{math_text(step.expr)}]  by {step.rule}", indent)
+            if step.equation:
+                lines += _wrap(f"{math_text(step.expr)}: {step.rule}", indent)
+            else:
+                wrt = step.wrt or name
+                lines += _wrap(f"d/d{wrt} [{math_text(step.expr)}]  by {step.rule}", indent)
             lines += _wrap(f"= {math_text(step.result)}", indent + "  ")
         lines += ["", *_wrap(f"Result: {math_text(ours)}", "  ")]
-        lines += _wrap(f"SymPy's diff, with the same conventions: {math_text(sympys)}", "  ")
+        lines += _wrap(f"{_source(e)}: {math_text(sympys)}", "  ")
     if e.rewrites:
         lines += ["", "Stable rewrites, applied before differentiating (so both passes are"]
         lines += ["stable in floating point):"]
@@ -250,13 +279,16 @@ def _markdown(e: Explanation) -> str:
     for name, steps, ours, sympys in e.derivations:
         lines += ["", f"## Derivative with respect to ${name}$", ""]
         for step in steps:
+            left = (
+                sympy.latex(step.expr)
+                if step.equation
+                else f"\\frac{{d}}{{d{step.wrt or name}}}\\left[{sympy.latex(step.expr)}\\right]"
+            )
             lines.append(  # the rule is code: (u**n)' would otherwise turn bold
-                f"{'  ' * step.depth}- `{step.rule}`: "
-                f"$\\frac{{d}}{{d{name}}}\\left[{sympy.latex(step.expr)}\\right]"
-                f" = {sympy.latex(step.result)}$"
+                f"{'  ' * step.depth}- `{step.rule}`: ${left} = {sympy.latex(step.result)}$"
             )
         lines += ["", f"Result: $${sympy.latex(ours)}$$", ""]
-        lines += [f"SymPy's `diff`, with the same conventions, gives $${sympy.latex(sympys)}$$"]
+        lines += [f"{_source(e, markdown=True)}: $${sympy.latex(sympys)}$$"]
     if e.rewrites:
         lines += ["", "## Stable rewrites", ""] + [f"- `{r}`" for r in e.rewrites]
     if e.notes:
@@ -266,6 +298,17 @@ def _markdown(e: Explanation) -> str:
         lines += [f"{line}  # {math}" for line, math in code]
         lines += ["```"]
     return "\n".join(lines) + "\n"
+
+
+def _source(e: Explanation, markdown: bool = False) -> str:
+    """Where the result shown beside the derivation's comes from."""
+    if e.reduces:
+        return "The generated code's vector-Jacobian product (the same reverse pass)"
+    return (
+        "SymPy's `diff`, with the same conventions"
+        if markdown
+        else ("SymPy's diff, with the same conventions")
+    )
 
 
 def _markdown_text(text: str) -> str:
@@ -283,8 +326,12 @@ def _latex(e: Explanation) -> str:
     for name, steps, ours, _ in e.derivations:
         lines += [f"\\subsection*{{Derivative with respect to ${name}$}}", "\\begin{align*}"]
         rows = [
-            f"\\frac{{d}}{{d{name}}}\\left[{sympy.latex(s.expr)}\\right] &= "
-            f"{sympy.latex(s.result)} && \\text{{{_latex_text(s.rule)}}}"
+            (
+                sympy.latex(s.expr)
+                if s.equation
+                else f"\\frac{{d}}{{d{s.wrt or name}}}\\left[{sympy.latex(s.expr)}\\right]"
+            )
+            + f" &= {sympy.latex(s.result)} && \\text{{{_latex_text(s.rule)}}}"
             for s in steps
         ]
         lines += [" \\\\\n".join(rows), "\\end{align*}"]

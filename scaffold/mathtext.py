@@ -62,6 +62,19 @@ class MathTextPrinter(StrPrinter):
         value, condition, safe = expr.args
         return f"where({self.stringify((condition, value, safe), ', ')})"
 
+    def _print_LogSoftmax(self, expr: sympy.Basic) -> str:
+        u = self._print(expr.args[0])
+        return f"({u} - logsumexp({u}))"
+
+    def _print_AxisSize(self, expr: sympy.Basic) -> str:
+        return "n"  # the length of the axis a reduction runs over
+
+    def _print_DivideNoNan(self, expr: sympy.Basic) -> str:
+        return f"divide_no_nan({self.stringify(expr.args, ', ')})"
+
+    def _print_IsExtreme(self, expr: sympy.Basic) -> str:
+        return f"({self.stringify(expr.args, ' == ')})"
+
     def _print_EulerGamma(self, expr: sympy.Basic) -> str:
         return "(-digamma(1))"  # from digamma of integers; no name a user can type
 

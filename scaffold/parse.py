@@ -35,6 +35,7 @@ from .functions import (
     relu,
 )
 from .hints import character_fix, product_fix, syntax_fix
+from .reductions import BY_WORD
 
 MAX_LENGTH = 1000
 MAX_NODES = 400
@@ -94,7 +95,11 @@ FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
     "ceiling": (Ceiling, (1,)),
     "ceil": (Ceiling, (1,)),
     "round": (Round, (1,)),
+    # Reductions over the feature axis (see reductions.py), NumPy's names: amax, not max.
+    **{word: (node, (1,)) for word, node in BY_WORD.items()},
 }
+#: Elementwise functions whose one-argument call is a reduction somewhere else.
+_AMBIGUOUS = {"max": "amax", "Max": "amax", "min": "amin", "Min": "amin"}
 _GAMMA_FAMILY = {"loggamma", "lgamma", "digamma"}
 _EXPONENTIAL = {"exp", "expm1", "sinh", "cosh"}
 MAX_POLYGAMMA_ORDER = 10
@@ -347,6 +352,13 @@ class _Builder:
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
             raise self.error(node, f"{name}() takes positional arguments only")
         constructor, arities = FUNCTIONS[name]
+        if name in _AMBIGUOUS and len(node.args) == 1:
+            raise self.error(
+                node,
+                f"{name}() is elementwise and takes 2 to 4 arguments, e.g. {name}(x, 0)",
+                hint=f"for the {'largest' if _AMBIGUOUS[name] == 'amax' else 'smallest'}"
+                f" value over the feature axis write {_AMBIGUOUS[name]}(...)",
+            )
         if len(node.args) not in arities:
             wanted = " or ".join(str(n) for n in arities)
             raise self.error(node, f"{name}() takes {wanted} argument(s), got {len(node.args)}")

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 import sympy
 
-from .analyze import Analysis
+from .analyze import UPSTREAM, Analysis
 from .mathtext import math_text
 from .names import class_name_for, fresh_name
 from .printing import TensorFlowPrinter
 from .reference import References
+from .rowplan import lost_text as row_lost_text
+from .rowplan import named_upstream, row_tables
+from .rows import WIDTH, RowReferences
 
 #: The API of templates/scaffold_checks.py.jinja the test template is written for: bump it
 #: with any change there that older generated tests cannot use.
@@ -101,6 +104,9 @@ class LayerPlan:
     record: str  # the module's record, a Python dict literal (record.py)
     checks_api: int  # the API of the shared checks module the test is written for
     warnings: tuple[str, ...] = ()  # the spec's, then the analysis's: the CLI prints them
+    axis: str = ""  # the axis the reductions run over (a Python int literal); "": elementwise
+    row_valued: bool = False  # f has one value per row: the output's axis has size 1
+    width: int = 0  # the length of the test rows' axis (``rows.WIDTH``); 0: elementwise
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -148,14 +154,17 @@ def build_plan(
     """
     spec = analysis.spec
     first = spec.inputs[0].name
-    one_shape = len(spec.inputs) == 1 and not spec.weights
+    reduces = isinstance(refs, RowReferences)
+    one_shape = len(spec.inputs) == 1 and not spec.weights and not reduces
     printer = TensorFlowPrinter(like=first, one_shape=one_shape)
     taken = {s.name for s in spec.variables} | set(names.values()) | {name, class_name_for(name)}
     taken |= {s.name for s, _ in (*analysis.forward_temps, *analysis.grad_temps)}
+    upstream = sympy.Symbol(names["dy"], real=True)
+    if reduces:  # vector-Jacobian products: the upstream gradient is in them already
+        analysis = named_upstream(analysis, upstream)
     forward_temps, forward_out, stop_lines = _stopped_forward(analysis, taken)
     forward_lines = stop_lines + tuple(_assignment(printer, s, e) for s, e in forward_temps)
     grad_lines = tuple(_assignment(printer, s, e) for s, e in analysis.grad_temps)
-    upstream = sympy.Symbol(names["dy"], real=True)
     # One elementwise input and no broadcast: its gradient already has its shape.
     exact_shape = len(spec.inputs) == 1
     variables = []
@@ -175,6 +184,9 @@ def build_plan(
         backward_uses |= grad_out.free_symbols
         if grad_out == 0:
             grad_code = f"tf.zeros_like({symbol.name})"
+        elif reduces:
+            printer.helpers.add("fit_to_shape")
+            grad_code = f"_fit_to_shape({printer.doprint(grad_out)}, {symbol.name})"
         else:
             grad_code = printer.doprint(_times_upstream(upstream, grad_out))
             if weight is not None or not exact_shape:
@@ -188,7 +200,7 @@ def build_plan(
                 default="" if weight is None else _literal(weight.default),
                 shape="elementwise" if weight is None else weight.shape,
                 grad_code=grad_code,
-                grad_text=math_text(analysis.shown_gradients[index]),
+                grad_text=math_text(analysis.shown_gradients[index].xreplace({UPSTREAM: upstream})),
                 surrogate=analysis.surrogate[index],
                 update_code="" if update is None else _update_code(update, symbol.name),
                 update_plain=(
@@ -201,12 +213,13 @@ def build_plan(
     grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
     saved = sorted({s.name for s in backward_uses} - grad_only)
     forward_lines += tuple(derivative_lines)
-    test_printer = TensorFlowPrinter(like=first, float64_only=True)
+    test_printer = TensorFlowPrinter(like=first, float64_only=True, axis=str(spec.axis))
     # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
     plain_forward = _broadcast_to_inputs(
         test_printer.doprint_shaped(analysis.parsed.expr), analysis.parsed.expr, spec.inputs
     )
     n_inputs = len(spec.inputs)
+    tables = row_tables(analysis, refs) if reduces else _point_tables(analysis, refs)
     return LayerPlan(
         name=name,
         class_name=class_name_for(name),
@@ -236,6 +249,30 @@ def build_plan(
         uses_math=printer.uses_math,
         test_uses_math=test_printer.uses_math,
         helpers=tuple(sorted(printer.helpers)),
+        **tables,
+        uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
+        imports=imports,
+        record=record,
+        checks_api=CHECKS_API,
+        warnings=spec.warnings
+        + analysis.warnings
+        + _lost(analysis, refs),  # the docstring shows warnings too
+        axis=str(spec.axis) if reduces else "",
+        row_valued=reduces and refs.row_valued,
+        width=WIDTH if reduces else 0,
+    )
+
+
+def _lost(analysis: Analysis, refs) -> tuple[str, ...]:
+    """The warning that float32 loses precision somewhere, if it does."""
+    if isinstance(refs, RowReferences):
+        return (row_lost_text(refs),) if refs.lost else ()
+    return (lost_text(analysis, refs),) if refs.lost else ()
+
+
+def _point_tables(analysis: Analysis, refs: References) -> dict:
+    """The reference tables of an elementwise layer, and what the test says of them."""
+    return dict(
         columns=_columns(analysis, refs),
         point_rows=_rows(refs.points, refs.forward, refs.gradients, refs.second),
         grid_rows=_rows(refs.grid_points, refs.grid_forward, refs.grid_gradients),
@@ -248,13 +285,6 @@ def build_plan(
         domain_text=domain_text(analysis, refs),
         largest_constant=repr(refs.largest_constant) if refs.largest_constant else "",
         second_skip=_second_skip(analysis, refs),
-        uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
-        imports=imports,
-        record=record,
-        checks_api=CHECKS_API,
-        warnings=spec.warnings
-        + analysis.warnings
-        + ((lost_text(analysis, refs),) if refs.lost else ()),  # the docstring shows warnings
     )
 
 
@@ -331,7 +361,7 @@ def _columns(analysis: Analysis, refs: References) -> str:
     return "(" + ", ".join(f'"{n}"' for n in names) + ")"
 
 
-def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
+def _rows(points, forward, gradients, second=(), width=ROW_WIDTH) -> tuple[str, ...]:
     """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH.
 
     ``forward`` None: the points alone.
@@ -348,7 +378,7 @@ def _rows(points, forward, gradients, second=()) -> tuple[str, ...]:
         line = "("
         for k, item in enumerate(items):
             item += ")," if k == len(items) - 1 else ","
-            if len(line) + len(item) + 5 > ROW_WIDTH and line != "(":
+            if len(line) + len(item) + 5 > width and line != "(":
                 lines.append(line)
                 line = " " + item
             else:
@@ -440,6 +470,8 @@ def _command(analysis: Analysis, name: str) -> str:
         parts.append("--no-stabilize")
     if spec.save != "reuse":
         parts += ["--save", spec.save]
+    if spec.axis != -1:
+        parts += ["--axis", str(spec.axis)]
     return " ".join(parts)
 
 

@@ -34,6 +34,19 @@ from .functions import (
     Sigmoid,
     Softplus,
 )
+from .reductions import (
+    AxisSize,
+    DivideNoNan,
+    IsExtreme,
+    LogSoftmax,
+    LogSumExp,
+    Norm,
+    ReduceMax,
+    ReduceMean,
+    ReduceMin,
+    ReduceSum,
+    Reduction,
+)
 
 #: SymPy function -> TensorFlow function taking one tensor.
 TF_FUNCTIONS: dict[type, str] = {
@@ -63,6 +76,15 @@ TF_FUNCTIONS: dict[type, str] = {
     Softplus: "tf.math.softplus",
     Log1p: "tf.math.log1p",
     Expm1: "tf.math.expm1",
+}
+#: Reductions over the feature axis, keeping it (see reductions.py).
+TF_REDUCTIONS: dict[type, str] = {
+    ReduceSum: "tf.math.reduce_sum",
+    ReduceMean: "tf.math.reduce_mean",
+    ReduceMax: "tf.math.reduce_max",
+    ReduceMin: "tf.math.reduce_min",
+    LogSumExp: "tf.math.reduce_logsumexp",  # shifted by the row's max: never overflows
+    Norm: "tf.norm",
 }
 #: Stable blocks printed through helpers the module template defines.
 HELPERS: dict[type, str] = {LogCosh: "log_cosh", LogAddExp: "log_add_exp"}
@@ -102,7 +124,9 @@ def to_printable(expr: sympy.Expr) -> sympy.Expr:
 class TensorFlowPrinter(StrPrinter):
     """Prints SymPy expressions as TensorFlow code; records the helpers the code needs."""
 
-    def __init__(self, *, like: str, float64_only: bool = False, one_shape: bool = False) -> None:
+    def __init__(
+        self, *, like: str, float64_only: bool = False, one_shape: bool = False, axis: str = "AXIS"
+    ) -> None:
         super().__init__({"order": "none"})
         # like: a tensor in scope wherever the code runs (the first input), which gives constant
         # branches of a conditional their dtype. float64_only: code for the generated tests,
@@ -112,6 +136,7 @@ class TensorFlowPrinter(StrPrinter):
         self.like = like
         self.float64_only = float64_only
         self.one_shape = one_shape
+        self.axis = axis  # the reductions' axis: the module's AXIS, or a number in the tests
         self.uses_math = False
         self.fused_sigmoid = False
         self.helpers: set[str] = set()
@@ -287,6 +312,38 @@ class TensorFlowPrinter(StrPrinter):
     def _print_Minimum(self, expr: Minimum) -> str:
         return self._print_Min(expr)
 
+    def _print_Reduction(self, expr: Reduction) -> str:
+        function = TF_REDUCTIONS[type(expr)]
+        return (
+            f"{function}({_unwrapped(self._print(expr.args[0]))}, axis={self.axis}, keepdims=True)"
+        )
+
+    def _print_LogSoftmax(self, expr: LogSoftmax) -> str:
+        return f"tf.nn.log_softmax({_unwrapped(self._print(expr.args[0]))}, axis={self.axis})"
+
+    def _print_AxisSize(self, expr: AxisSize) -> str:
+        return self._helper_call("axis_size", expr.args)
+
+    def _print_IsExtreme(self, expr: IsExtreme) -> str:
+        return self._helper_call("is_extreme", expr.args)
+
+    def _print_DivideNoNan(self, expr: DivideNoNan) -> str:
+        numerator, denominator = expr.args
+        if numerator == 1:  # a number would become an int32 tensor
+            numerator = _OnesLike(denominator)
+        elif not numerator.free_symbols:
+            numerator = sympy.Mul(numerator, _OnesLike(denominator), evaluate=False)
+        return f"tf.math.divide_no_nan({self._print(numerator)}, {self._print(denominator)})"
+
+    def _print__OnesLike(self, expr: sympy.Function) -> str:
+        return f"tf.ones_like({self._print(expr.args[0])})"
+
+    def _helper_call(self, name: str, args: tuple[sympy.Expr, ...]) -> str:
+        if self.float64_only:
+            raise UnsupportedError(f"the generated test cannot compute {name} (a helper)")
+        self.helpers.add(name)
+        return f"_{name}({', '.join(_unwrapped(self._print(arg)) for arg in args)})"
+
     def _print_SafeInput(self, expr: SafeInput) -> str:
         # The inner where of a double-where: the tensor first, so the number takes its dtype.
         value, condition, safe = expr.args
@@ -367,6 +424,12 @@ class TensorFlowPrinter(StrPrinter):
         )
 
 
+class _OnesLike(sympy.Function):
+    """A tensor of ones shaped like the argument (printing only)."""
+
+
+for _reduction in TF_REDUCTIONS:
+    setattr(TensorFlowPrinter, f"_print_{_reduction.__name__}", TensorFlowPrinter._print_Reduction)
 # Every table entry and the generic function path share one method.
 for _func in TF_FUNCTIONS:
     setattr(TensorFlowPrinter, f"_print_{_func.__name__}", TensorFlowPrinter._print_Function)

@@ -77,7 +77,7 @@ class References:
     # Per dtype, the indices of the points where the code run in it (``numeric``) gets f and
     # the gradients within half the generated check's tolerance: its tests use those.
     held: dict[str, tuple[int, ...]]
-    largest_constant: float  # the largest constant in f or a gradient (see _largest_constant)
+    largest_constant: float  # the largest constant in f or a gradient (see largest_constant)
     # Candidate points where f, a gradient or a value the code computes is not finite and real
     # in float64 (log(x) at x < 0; a tower beyond its range): the docstring names them.
     undefined: tuple[tuple[float, ...], ...]
@@ -121,7 +121,7 @@ def references(analysis: Analysis) -> References:
     n_inputs = len(spec.inputs)
     # The float64 value the layer holds (pi/4 becomes 0.7853981633974483), exactly.
     weights = [mpmath.mpf(float(w.default)) for w in spec.weights]
-    constant = _largest_constant(analysis)
+    constant = largest_constant(analysis)
     screen = Screen(analysis)
     found_points: list[tuple[tuple[str, ...], tuple[float, ...]]] = []
     undefined: list[tuple[float, ...]] = []
@@ -193,7 +193,7 @@ def _magnitude(found: tuple[float, ...], n_inputs: int, n_points: int, constant:
     return max([*per_point, *summed, constant])
 
 
-def _largest_constant(analysis: Analysis) -> float:
+def largest_constant(analysis: Analysis) -> float:
     """The largest magnitude of a constant in f or a gradient (100000 in 100000*x**2)."""
     largest = 0.0
     for expr in (analysis.forward, *analysis.gradients):

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import sympy
 
 from .errors import ExpressionError, InputError
+from .mathtext import math_text
 from .parse import ParsedExpression, parse
+from .reductions import has_reductions, nodes, row_constant
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 SHAPES = ("scalar", "channel")
@@ -51,6 +53,7 @@ class LayerSpec:
     stabilize: bool = True  # apply the stable rewrites (see stabilize.py)
     save: str = "reuse"  # what the forward pass keeps for the backward pass (SAVE_POLICIES)
     warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
+    axis: int = -1  # the feature axis the reductions run over (reductions.py)
 
     @property
     def variables(self) -> tuple[sympy.Symbol, ...]:
@@ -69,6 +72,7 @@ def build_spec(
     updates: tuple[str, ...] = (),
     stabilize: bool = True,
     save: str = "reuse",
+    axis: int = -1,
 ) -> LayerSpec:
     """Check the options against the expression and each other; raise ``InputError``."""
     if save not in SAVE_POLICIES:
@@ -106,6 +110,8 @@ def build_spec(
     variables = {s.name: s for s in (*input_symbols, *(w.symbol for w in weights))}
     surrogates = _surrogates(grad_pairs, input_symbols, variables)
     update_pairs = _updates(update_pairs, weights)
+    channel = tuple(w.symbol for w in weights if w.shape == "channel")
+    _check_reductions(parsed, axis, save, grad_pairs, update_pairs, input_symbols, channel)
     return LayerSpec(
         inputs=input_symbols,
         weights=tuple(weights),
@@ -114,7 +120,68 @@ def build_spec(
         stabilize=stabilize,
         save=save,
         warnings=tuple(warnings),
+        axis=axis,
     )
+
+
+def _check_reductions(parsed, axis, save, grads, updates, inputs, channel) -> None:
+    """Reductions only where they mean something: in f, over a feature axis, of a row."""
+    elementwise = frozenset((*inputs, *channel))
+    found = nodes(parsed.expr)
+    if not found:
+        if axis != -1:
+            raise InputError(
+                f"--axis {axis}: the formula has no reduction to run over it",
+                hint="--axis chooses the axis of sum, mean, amax, amin, logsumexp and norm",
+            )
+        return
+    if axis == 0:
+        raise InputError(
+            "--axis 0 is the batch axis: a layer must not mix the samples of a batch",
+            hint="the feature axis is -1 (the default); channels-first data has it at 1",
+        )
+    if axis != -1 and channel:
+        raise InputError(
+            f"--param-shape {channel[0].name}=channel puts one value per channel on the last axis,"
+            f" and --axis {axis} reduces over another",
+            hint="keep the features on the last axis (the default --axis -1) for per-channel"
+            " weights",
+        )
+    for option, pairs in (("--grad", grads), ("--update", updates)):
+        for _, expression in pairs:
+            if has_reductions(expression.expr):
+                raise InputError(
+                    f"{option} {expression.text!r}: reductions (sum, mean, ...) are supported"
+                    " in the formula only",
+                    hint="surrogates and updates are elementwise",
+                )
+    if grads:
+        raise InputError(
+            "--grad with reductions in the formula is not supported yet",
+            hint="the layer's gradient is the exact vector-Jacobian product of the formula",
+        )
+    if save == "derivative":
+        raise InputError(
+            "--save derivative needs an elementwise formula: through a reduction the gradient"
+            " depends on the upstream gradient of the whole row, so there is no df/dx to keep",
+            hint="use --save reuse (the default) or --save inputs",
+        )
+    for node in found:
+        (argument,) = node.args
+        if not row_constant(argument, elementwise):
+            continue
+        inner = nodes(argument)
+        if inner:
+            raise InputError(
+                f"{node.word}({math_text(argument)}) reduces a value that is already one per"
+                f" row ({inner[-1].word}(...) reduced it)",
+                hint="reduce an elementwise expression, e.g. mean((x - mean(x))**2)",
+            )
+        raise InputError(
+            f"{node.word}({math_text(argument)}) reduces something that does not depend on an"
+            " input or a per-channel weight: there is no feature axis to reduce",
+            hint="reduce an expression of the inputs, e.g. sum(x**2)",
+        )
 
 
 def _inferred_inputs_warning(names: list[str]) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import sympy
 
 from .functions import Expm1, Log1p, LogAddExp, LogCosh, Sigmoid, Softplus, StableBlock
+from .reductions import DivideNoNan, LogSumExp, Norm, ReduceSum, Reduction
 
 Rule = Callable[[sympy.Basic], sympy.Basic | None]
 
@@ -189,6 +190,56 @@ def _expm1(node: sympy.Basic) -> sympy.Basic | None:
     return None
 
 
+def _sum_exp(node: sympy.Basic) -> sympy.Basic | None:
+    """sum(exp(u)) -> exp(logsumexp(u)).
+
+    So log(sum(exp(u))) becomes logsumexp(u), and exp(u)/sum(exp(u)) becomes
+    exp(u - logsumexp(u)), which is at most 1 (softmax).
+    """
+    if isinstance(node, ReduceSum) and _exp_argument(node.args[0]) is not None:
+        return sympy.exp(LogSumExp(_exp_argument(node.args[0])))
+    return None
+
+
+def _exp_product(node: sympy.Basic) -> sympy.Basic | None:
+    """exp(a)*exp(b) -> exp(a+b) where one of them holds a reduction.
+
+    exp(u)*exp(-L) is inf*0 at a row holding 1000; exp(u - L) is not.
+    """
+    if not isinstance(node, sympy.Mul):
+        return None
+    exps = [f for f in node.args if isinstance(f, sympy.exp)]
+    if len(exps) < 2 or not any(f.atoms(Reduction) for f in exps):
+        return None
+    rest = [f for f in node.args if not isinstance(f, sympy.exp)]
+    return sympy.Mul(sympy.exp(sympy.Add(*(f.args[0] for f in exps))), *rest)
+
+
+def _norm(node: sympy.Basic) -> sympy.Basic | None:
+    """sqrt(sum(u**2)) -> norm(u), whose gradient at u = 0 is 0 (not 0/0)."""
+    if not (isinstance(node, sympy.Pow) and node.exp in (sympy.S.Half, -sympy.S.Half)):
+        return None
+    base = node.base
+    if isinstance(base, ReduceSum) and isinstance(base.args[0], sympy.Pow):
+        u, power = base.args[0].as_base_exp()
+        if power == 2:
+            return Norm(u) if node.exp > 0 else 1 / Norm(u)
+    return None
+
+
+def _normalized(node: sympy.Basic) -> sympy.Basic | None:
+    """u*c/norm(u) -> divide_no_nan(u*c, norm(u)): 0 at u = 0, as tf.math.l2_normalize."""
+    if not isinstance(node, sympy.Mul):
+        return None
+    for factor in node.args:
+        if isinstance(factor, sympy.Pow) and factor.exp == -1 and isinstance(factor.base, Norm):
+            (u,) = factor.base.args
+            if u in node.args:
+                others = [f for f in node.args if f is not factor]
+                return DivideNoNan(sympy.Mul(*others), factor.base)
+    return None
+
+
 #: Tried in order at every node, children first.
 RULES: tuple[tuple[str, Rule], ...] = (
     ("log(1+exp(u)) -> softplus(u)", _softplus),
@@ -200,6 +251,10 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("log(u+sqrt(u**2+1)) -> asinh(u)", _asinh),
     ("exp(u)/(1+exp(u)) -> sigmoid(u)", _exp_times_sigmoid),
     ("exp(u)-1 -> expm1(u)", _expm1),
+    ("sum(exp(u)) -> exp(logsumexp(u))", _sum_exp),
+    ("exp(a)*exp(b) -> exp(a+b)", _exp_product),
+    ("sqrt(sum(u**2)) -> norm(u)", _norm),
+    ("u/norm(u) -> u/norm(u), 0 where u = 0", _normalized),
 )
 
 #: Rewrites tried one at a time when the code run in float32 loses precision (``numeric``):

@@ -15,6 +15,7 @@ from scaffold import errors
 from scaffold.mathtext import math_text
 from scaffold.parse import FUNCTIONS, parse
 from scaffold.printing import TensorFlowPrinter, supported_functions, to_printable
+from scaffold.reductions import BY_WORD
 
 x = sympy.Symbol("x", real=True)
 
@@ -27,6 +28,8 @@ KNOWN_TF = {
     *(f"tf.math.{name}" for name in ("equal", "not_equal", "logical_and", "logical_or")),
     *(f"tf.math.{name}" for name in ("sigmoid", "softplus", "log1p", "expm1")),
     *("tf.math.logical_not", "tf.where", "tf.zeros_like", "tf.ones_like", "tf.constant"),
+    *(f"tf.math.reduce_{name}" for name in ("sum", "mean", "max", "min", "logsumexp")),
+    *("tf.norm", "tf.nn.log_softmax", "tf.math.divide_no_nan"),
     "tf.float64",
     "tf.raw_ops.SoftplusGrad",
 }
@@ -70,7 +73,7 @@ def _applied(name: str) -> sympy.Expr:
     return constructor(x, *[sympy.Rational(1, 2)] * (min(arities) - 1))
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - set(BY_WORD)))
 def test_every_user_function_and_its_derivative_print(name):
     expr = _applied(name)
     printer = _printer()
@@ -82,6 +85,18 @@ def test_every_user_function_and_its_derivative_print(name):
     derivative = sympy.diff(expr, x).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
     derivative_code = printer.doprint(derivative)
     _check_code(derivative_code, printer, {"x"})
+
+
+@pytest.mark.parametrize("word", sorted(BY_WORD))
+def test_every_reduction_prints_over_the_axis_keeping_it(word):
+    """Reductions are differentiated by the reverse pass (tests/test_reductions.py), never
+    by SymPy: here only their code."""
+    printer = _printer()
+    code = printer.doprint(BY_WORD[word](x**2))
+    _check_code(code, printer, {"x", "AXIS"})
+    assert code.endswith("(x*x, axis=AXIS, keepdims=True)"), code
+    test_code = TensorFlowPrinter(like="x", float64_only=True, axis="-1").doprint(BY_WORD[word](x))
+    assert test_code.endswith("(x, axis=-1, keepdims=True)"), test_code
 
 
 def test_constants_stay_python_numbers():

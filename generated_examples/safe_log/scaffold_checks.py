@@ -123,6 +123,12 @@ class LayerUnderTest:
     # all points.
     held: dict = dataclasses.field(default_factory=dict)
     excluded: list = ()  # grid points where f or a gradient is not finite
+    # A layer that reduces over its last axis: every cell of a table is a row of
+    # ``width`` values (one value for a scalar weight's gradient, and for f and dy when
+    # f has one value per row), the table holds dy, and df/dv are vector-Jacobian
+    # products with it. 0: an elementwise layer, a cell per value.
+    width: int = 0
+    axis: int = -1  # the axis the layer reduces over: test tensors hold rows along it
     test_file: str = ""  # the test's __file__: beside it, the checks it was written for
     api: int = API
 
@@ -152,7 +158,34 @@ class LayerUnderTest:
     @property
     def channels(self):
         """How many channels the test tensors have (None: one-dimensional inputs)."""
-        return CHANNELS if any(w.shape == "channel" for w in self.weights) else None
+        if not any(w.shape == "channel" for w in self.weights):
+            return None
+        return self.width or CHANNELS
+
+    @property
+    def row_valued(self):
+        """Whether f has one value per row (the output's last axis has size 1)."""
+        if not self.width:
+            return False
+        return len(self.points[0][self.columns.index(self.value_column())]) == 1
+
+    @property
+    def sample_shape(self):
+        """The shape of one sample the training checks feed the layer: (4,), or a row
+        along the axis the layer reduces over (other axes of size 1)."""
+        if not self.width:
+            return (4,)
+        if self.axis > 0:
+            return (1,) * (self.axis - 1) + (self.width,)
+        return (self.width,) + (1,) * (-self.axis - 1)
+
+    def shaped(self, values):
+        """Rows of a table (one per line of ``values``) laid along the layer's axis."""
+        values = np.asarray(values)
+        if not self.width or values.ndim < 2:
+            return values
+        sizes = [values.shape[1] if s == self.width else s for s in self.sample_shape]
+        return values.reshape((values.shape[0], *sizes))
 
     def column(self, rows, name):
         """One column of a table as float64 values."""
@@ -163,16 +196,17 @@ class LayerUnderTest:
         return f"f({', '.join(self.variables)})"
 
     def _tiled(self, values):
-        return (
-            values if self.channels is None else np.tile(values[:, None], (1, CHANNELS))
-        )
+        if self.width or self.channels is None:
+            return values
+        return np.tile(values[:, None], (1, CHANNELS))
 
     def arguments(self, dtype, rows):
         """The op's arguments at the rows' points: inputs, then weights (initial)."""
         inputs = [
-            tf.constant(self._tiled(self.column(rows, v)), dtype) for v in self.inputs
+            tf.constant(self.shaped(self._tiled(self.column(rows, v))), dtype)
+            for v in self.inputs
         ]
-        shapes = {"scalar": (), "channel": (CHANNELS,)}
+        shapes = {"scalar": (), "channel": (self.channels,)}
         weights = [
             tf.constant(w.initial, dtype, shape=shapes[w.shape]) for w in self.weights
         ]
@@ -180,24 +214,37 @@ class LayerUnderTest:
 
     def expected_forward(self, rows):
         """f at the rows' points, in the shape the op returns."""
-        return self._tiled(self.column(rows, self.value_column()))
+        return self.shaped(self._tiled(self.column(rows, self.value_column())))
 
     def upstream(self, rows):
-        """A non-uniform upstream gradient, different for each channel."""
+        """A non-uniform upstream gradient, different for each channel (rows: the
+        table's dy, which the reference vector-Jacobian products were computed with)."""
+        if self.width:
+            return self.shaped(self.column(rows, "dy"))
         along = np.linspace(0.5, 2.0, len(rows))
         if self.channels is None:
             return along
         return along[:, None] * np.array([1.0, 1.5, 2.5])
 
+    def reference_upstream(self, rows):
+        """The upstream gradient the value checks send: ones (the reference values are
+        derivatives), or the table's dy (they are vector-Jacobian products with it)."""
+        if self.width:
+            return self.shaped(self.column(rows, "dy"))
+        return np.ones(self.expected_forward(rows).shape)
+
     def expected_gradients(self, rows, upstream):
         """Each argument's gradient: upstream * reference, summed to weights' shapes."""
+        if self.width:
+            np.testing.assert_array_equal(upstream, self.upstream(rows))
+            upstream = 1.0  # the references are vector-Jacobian products with dy
         expected = []
         for name in self.variables:
             full = upstream * self._tiled(self.column(rows, f"df/d{name}"))
             weight = next((w for w in self.weights if w.name == name), None)
             if weight is None:
-                expected.append(full)
-            elif weight.shape == "channel":
+                expected.append(self.shaped(full))
+            elif weight.shape == "channel" or self.width:
                 expected.append(full.sum(axis=0))
             else:
                 expected.append(np.array(full.sum()))
@@ -206,6 +253,10 @@ class LayerUnderTest:
     def where(self, rows, index):
         """' at x=0.375, y=...' for the row of ``index`` (a failure message's point)."""
         row = rows[index[0]] if index else rows[0]
+        if self.width:
+            return f" at row {index[0] if index else 0} of the table, " + ", ".join(
+                f"{v}={row[self.columns.index(v)]!r}" for v in self.inputs
+            )
         return " at " + ", ".join(
             f"{v}={row[self.columns.index(v)]!r}" for v in self.inputs
         )
@@ -362,8 +413,8 @@ def values_and_gradients_on_a_grid_through_kinks(layer, device):
     branches, and the gradient at kinks follows the convention the module states."""
     with tf.device(device):
         arguments = layer.arguments(tf.float64, layer.grid)
-        upstream = np.ones(layer.expected_forward(layer.grid).shape)
-        y, grads = _forward_and_gradients(layer, arguments)
+        upstream = layer.reference_upstream(layer.grid)
+        y, grads = _forward_and_gradients(layer, arguments, upstream)
     where = lambda index: layer.where(layer.grid, index)  # noqa: E731
     _assert_close(y, layer.expected_forward(layer.grid), "float64", "f", where)
     _compare_gradients(layer, layer.grid, grads, upstream, "float64")
@@ -409,11 +460,13 @@ def extreme_inputs_stay_finite_and_exact_in_float32(layer, device):
     rows = layer.extremes
     with tf.device(device):
         arguments = layer.arguments(tf.float32, rows)
-        y, grads = _forward_and_gradients(layer, arguments)
+        y, grads = _forward_and_gradients(
+            layer, arguments, layer.reference_upstream(rows)
+        )
     tolerance = EXTREME_TOLERANCE
     where = lambda index: layer.where(rows, index)  # noqa: E731
     _assert_close(y, layer.expected_forward(rows), "float32", "f", where, tolerance)
-    upstream = np.ones(layer.expected_forward(rows).shape)
+    upstream = layer.reference_upstream(rows)
     _compare_gradients(layer, rows, grads, upstream, "float32", tolerance=tolerance)
 
 
@@ -436,6 +489,39 @@ def second_derivative_matches_reference(layer, device):
         expected = layer._tiled(layer.column(layer.points, f"d2f/d{name}2"))
         where = lambda index: layer.where(layer.points, index)  # noqa: E731
         _assert_close(second, expected, "float64", f"d2f/d{name}2", where)
+
+
+def second_derivative_matches_autodiff_of_plain_formula(layer, device):
+    """A nested GradientTape differentiates the backward pass: the derivative of the
+    gradient with the table's dy (a Hessian-vector product) equals TensorFlow's
+    autodiff of the formula as typed, float64, at the test rows."""
+    results = []
+    with tf.device(device):
+        arguments = layer.arguments(tf.float64, layer.points)
+        upstream = tf.constant(layer.upstream(layer.points), tf.float64)
+        for function in (layer.op, layer.plain_formula):
+            with tf.GradientTape() as outer:
+                outer.watch(arguments)
+                with tf.GradientTape() as inner:
+                    inner.watch(arguments)
+                    y = function(*arguments)
+                first = inner.gradient(y, arguments, output_gradients=upstream)
+                total = tf.add_n([tf.reduce_sum(g * g) for g in first if g is not None])
+            second = outer.gradient(total, arguments)
+            results.append(
+                [
+                    np.zeros(a.shape) if g is None else g.numpy()
+                    for a, g in zip(arguments, second, strict=True)
+                ]
+            )
+    for name, ours, theirs in zip(layer.variables, *results, strict=True):
+        np.testing.assert_allclose(
+            np.asarray(ours),
+            np.asarray(theirs),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=f"the derivative of the gradient, for {name}",
+        )
 
 
 def graph_and_xla_match_eager(layer, device):
@@ -519,15 +605,20 @@ def _rows_within(layer, rows, dtype):
     where the dtype computes them within its tolerance (``held``)."""
     largest = tf.as_dtype(dtype).max
     names = [layer.value_column(), *(f"df/d{v}" for v in layer.inputs)]
-    per_row = np.max(np.abs([layer.column(rows, c) for c in names]), axis=0)
+    per_row = np.max([_row_sizes(layer, rows, c) for c in names], axis=0)
     for weight in layer.weights:
-        summed = np.abs(layer.column(rows, f"df/d{weight.name}")) * len(rows)
+        summed = _row_sizes(layer, rows, f"df/d{weight.name}") * len(rows)
         per_row = np.maximum(per_row, summed)
     per_row = np.maximum(per_row, abs(layer.largest_constant))
     if rows is layer.points and dtype in layer.held:
         per_row[[i for i in range(len(rows)) if i not in layer.held[dtype]]] = np.inf
     kept = [row for row, size in zip(rows, per_row, strict=True) if size < largest]
     return kept, largest
+
+
+def _row_sizes(layer, rows, name):
+    """The largest magnitude of a column in each row of a table."""
+    return np.abs(layer.column(rows, name)).reshape(len(rows), -1).max(axis=1)
 
 
 def dtype_and_shape_are_kept(layer, device, dtype):
@@ -543,14 +634,14 @@ def dtype_and_shape_are_kept(layer, device, dtype):
         )
     with tf.device(device):
         arguments = layer.arguments(dtype, rows)
-        y, grads = _forward_and_gradients(layer, arguments)
+        upstream = layer.reference_upstream(rows)
+        y, grads = _forward_and_gradients(layer, arguments, upstream)
     assert y.dtype == dtype and y.shape == layer.expected_forward(rows).shape
     _assert_close(
         y, layer.expected_forward(rows), dtype, "f", lambda i: layer.where(rows, i)
     )
     for argument, grad in zip(arguments, grads, strict=True):
         assert grad.dtype == dtype and grad.shape == argument.shape
-    upstream = np.ones(layer.expected_forward(rows).shape)
     _compare_gradients(layer, rows, grads, upstream, dtype)
 
 
@@ -587,6 +678,10 @@ def layer_config_round_trip(layer):
         assert tuple(clone.compute_output_shape(shapes)) == (2, 3)
         with pytest.raises(ValueError):  # shapes that do not broadcast
             clone.compute_output_shape([(2, 3)] + [(4,)] * (len(layer.inputs) - 1))
+    elif layer.width:
+        shape = (2, *layer.sample_shape)
+        expected = layer.shaped(np.zeros((2, 1))).shape if layer.row_valued else shape
+        assert tuple(clone.compute_output_shape(shape)) == expected
     else:
         assert tuple(clone.compute_output_shape((2, 3))) == (2, 3)
 
@@ -598,10 +693,10 @@ def _model(layer, dtype=None):
     # Named by position: input names such as x and X would clash in a SavedModel
     # signature, whose argument names are case-insensitive.
     for index in range(len(layer.inputs)):
-        inputs.append(keras.Input((4,), name=f"in_{index}"))
+        inputs.append(keras.Input(layer.sample_shape, name=f"in_{index}"))
         hidden.append(
             keras.layers.Dense(
-                4,
+                layer.sample_shape[-1],
                 kernel_initializer="identity",
                 bias_initializer="zeros",
                 name=f"before_{index}",
@@ -613,6 +708,8 @@ def _model(layer, dtype=None):
     # Under mixed precision the last layer stays float32, as Keras recommends: the loss
     # must not overflow float16.
     last = "float32" if dtype and dtype.startswith("mixed") else dtype
+    if len(layer.sample_shape) > 1:
+        output = keras.layers.Flatten(dtype=dtype)(output)
     return keras.Model(inputs, keras.layers.Dense(1, name="after", dtype=last)(output))
 
 
@@ -620,7 +717,7 @@ def _moderate_points(layer):
     """The test points where f and its gradients are at most TRAINING_LIMIT in size:
     a squared-error loss and a training step stay finite and meaningful there."""
     names = [layer.value_column(), *(f"df/d{v}" for v in layer.variables)]
-    sizes = np.max(np.abs([layer.column(layer.points, c) for c in names]), axis=0)
+    sizes = np.max([_row_sizes(layer, layer.points, c) for c in names], axis=0)
     kept = [
         row
         for row, size in zip(layer.points, sizes, strict=True)
@@ -639,8 +736,8 @@ def _batch(layer, rows=32, seed=0, points=None):
     targets."""
     points = _moderate_points(layer) if points is None else points
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(points), size=(rows, 4))
-    inputs = [layer.column(points, name)[index] for name in layer.inputs]
+    index = rng.integers(0, len(points), size=rows if layer.width else (rows, 4))
+    inputs = [layer.shaped(layer.column(points, name)[index]) for name in layer.inputs]
     return inputs, rng.normal(size=(rows, 1))
 
 
@@ -865,14 +962,14 @@ def keras_save_and_load_keep_outputs_and_gradients(layer, device, tmp_path):
 
 def op_works_as_a_keras_activation(layer, tmp_path):
     """Dense(4, activation=op) saves and loads: the op is registered with Keras."""
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(4, activation=layer.op)(inputs))
+    inputs = keras.Input(layer.sample_shape)
+    dense = keras.layers.Dense(layer.sample_shape[-1], activation=layer.op)
+    model = keras.Model(inputs, dense(inputs))
     path = tmp_path / "activation.keras"
     _save_keras(model, path)
     loaded = keras.saving.load_model(path)
-    x = tf.constant(
-        np.tile(layer.column(layer.points, layer.inputs[0])[:, None], (1, 4))
-    )
+    x = layer.column(layer.points, layer.inputs[0])
+    x = tf.constant(layer.shaped(x) if layer.width else np.tile(x[:, None], (1, 4)))
     np.testing.assert_array_equal(model(x).numpy(), loaded(x).numpy())
     assert loaded.layers[-1].activation is layer.op
 
@@ -1065,4 +1162,4 @@ def keras_file_loads_in_a_fresh_process(layer, tmp_path):
     _compare_reply(_fresh_process().ask(request), results, "the .keras model")
 
 
-# @generated by scaffold 0.3.0; checksum 726b639050f93ec6650a1597c5f22f00
+# @generated by scaffold 0.3.0; checksum 7e7223d2c8aec328f9edd90b6793d302
