@@ -326,6 +326,12 @@ def _cse(exprs: list[sympy.Expr], symbols: Iterator[sympy.Symbol]):
                 pending.extend(node.args)
     shown = {dummy: constant for constant, dummy in hidden.items()}
     replacements, reduced = sympy.cse([e.xreplace(hidden) for e in exprs], symbols=symbols)
+    # cse can leave a temporary's own expression in place where it stands alone in a sum
+    # (gamma*dy - t4*sum(t5) with t5 = gamma*dy): use the temporary there too.
+    for index, (symbol, expr) in enumerate(replacements):
+        found = {expr: symbol}
+        reduced = [e.xreplace(found) for e in reduced]
+        replacements[index + 1 :] = [(s, e.xreplace(found)) for s, e in replacements[index + 1 :]]
     return (
         [(symbol, e.xreplace(shown)) for symbol, e in replacements],
         [e.xreplace(shown) for e in reduced],

@@ -21,7 +21,9 @@ from .errors import BudgetExceeded, InternalError, ScaffoldError
 
 T = TypeVar("T")
 DEFAULT_SECONDS = 10.0
-MEMORY_BYTES = 2 * 1024**3  # address space of the worker: far above any real layer's needs
+#: Address space the worker may add to what it inherited: far above any real layer's needs.
+#: Added, not absolute: a notebook that imported TensorFlow first holds several GiB already.
+MEMORY_BYTES = 2 * 1024**3
 
 _reporter: Callable[[str], None] | None = None
 
@@ -132,7 +134,8 @@ def _work(sender, func, args, kwargs) -> None:  # pragma: no cover - runs in the
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+        limit = _address_space() + MEMORY_BYTES
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):
         pass
     try:
@@ -159,3 +162,13 @@ def _work(sender, func, args, kwargs) -> None:  # pragma: no cover - runs in the
     finally:
         sender.close()
         os._exit(0)
+
+
+def _address_space() -> int:
+    """The bytes of address space this process holds (Linux; 0 where unknown)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -265,8 +265,7 @@ def new_layer(
     Examples: scaffold new-layer "sin(x)" --name sine --out layers --validate;
     scaffold new-layer "Max(x, a*x)" --param a=0.25 --name prelu
     """
-    from .api import Options, generate
-    from .write import refuse_conflicts
+    from .api import Options
 
     options = Options(
         inputs=inputs,
@@ -279,6 +278,120 @@ def new_layer(
         save=save,
         axis=axis,
     )
+    _generate_and_report(
+        expression,
+        name=name,
+        out=out,
+        tests=tests,
+        options=options,
+        force=force,
+        dry_run=dry_run,
+        validate=validate,
+        device=device,
+        validate_timeout=validate_timeout,
+        timeout=timeout,
+    )
+
+
+@app.command("new-loss", cls=_FormulaCommand)
+def new_loss(
+    expression: ExpressionArg,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Module and op name (lower_snake_case); the loss class is its CamelCase."
+            " Default: derived from the expression.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for NAME.py (created with its parents if missing)."),
+    ] = Path("."),
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            "--tests",
+            help="Folder for test_NAME.py and the shared scaffold_checks.py. Default: --out.",
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        str | None,
+        typer.Option(
+            "--inputs",
+            help="The target's and the prediction's names, target first. Default: y_true,y_pred.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing files whose content differs.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
+    validate: Annotated[
+        bool,
+        typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
+    ] = False,
+    device: DeviceOpt = "all",
+    validate_timeout: ValidateTimeoutOpt = 900.0,
+    timeout: BudgetOpt = 10.0,
+    stabilize: Annotated[
+        bool,
+        typer.Option(
+            "--stabilize/--no-stabilize",
+            help="Rewrite log(1+exp(u)), log(sigmoid(u)), log(sum(exp(u))) and friends into"
+            " stable forms before differentiating (default).",
+        ),
+    ] = True,
+) -> None:
+    """Write NAME.py (the op with an exact custom gradient + a keras.losses.Loss) and its test.
+
+    The formula is in y_true and y_pred (or the --inputs names). An elementwise formula is
+    averaged over the last axis, as Keras's MSE, Huber and binary cross-entropy are; one that
+    already reduces over it (sum, logsumexp, ...) is not averaged again. The batch reduction
+    and sample_weight are Keras's. Example: scaffold new-loss
+    "log(cosh(y_pred - y_true))" --name log_cosh_loss --validate
+    """
+    from .api import LOSS, Options
+
+    _generate_and_report(
+        expression,
+        name=name,
+        out=out,
+        tests=tests,
+        options=Options(inputs=inputs, stabilize=stabilize),
+        force=force,
+        dry_run=dry_run,
+        validate=validate,
+        device=device,
+        validate_timeout=validate_timeout,
+        timeout=timeout,
+        kind=LOSS,
+    )
+
+
+def _generate_and_report(
+    expression: str,
+    *,
+    name,
+    out,
+    tests,
+    options,
+    force,
+    dry_run,
+    validate,
+    device,
+    validate_timeout,
+    timeout,
+    kind: str = "layer",
+) -> None:
+    """new-layer and new-loss: generate, print the math and what was written, validate."""
+    from .api import generate
+    from .write import refuse_conflicts
+
     with _handle_errors():
         from .validate import check_device  # stdlib only: no TensorFlow
 
@@ -296,6 +409,7 @@ def new_layer(
             force=force,
             dry_run=dry_run,
             timeout=whole_command(timeout),
+            kind=kind,
         )
         plan = result.plan
         args = ", ".join(v.name for v in plan.variables)
@@ -402,6 +516,14 @@ def explain_command(
         typer.Option("--stabilize/--no-stabilize", help="Show the stable rewrites (default)."),
     ] = True,
     axis: AxisOpt = -1,
+    loss: Annotated[
+        bool,
+        typer.Option(
+            "--loss",
+            help="Explain a loss as new-loss makes it: y_true, y_pred (or --inputs), averaged"
+            " over the last axis unless the formula reduces over it.",
+        ),
+    ] = False,
     timeout: BudgetOpt = 10.0,
 ) -> None:
     """Show how EXPRESSION becomes a derivative and then TensorFlow code, rule by rule.
@@ -424,6 +546,7 @@ def explain_command(
             grads=tuple(grad or ()),
             stabilize=stabilize,
             axis=axis,
+            loss=loss,
         )
         typer.echo(render(explanation, fmt), nl=False)
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import sympy
 
 from .analyze import HEAVISIDE_NOTE, abs_identity, analyze, tensorflow_conventions
+from .api import Options
 from .explain_reductions import REDUCTION_RULE
 from .explain_reductions import derivations as reduction_derivations
 from .functions import Maximum, Minimum, real_derivative
+from .loss import loss_formula
 from .mathtext import input_name, math_text
 from .names import internal_names
 from .parse import parse
@@ -63,9 +65,15 @@ class Explanation:
     reduces: bool = False  # derivations are reverse passes through reductions (dy in them)
 
 
-def explain(expression: str, **options) -> Explanation:
-    """Explain ``expression``; ``options`` as for ``api.Options`` (params, inputs, grads...)."""
+def explain(expression: str, loss: bool = False, **options) -> Explanation:
+    """Explain ``expression``; ``options`` as for ``api.Options`` (params, inputs, grads...).
+
+    ``loss``: the formula of a loss (``new-loss``), per sample, over the last axis.
+    """
     parsed = parse(expression)
+    if loss:
+        formula = loss_formula(parsed, Options(**options))
+        parsed, options = formula.parsed, {**options, "inputs": formula.inputs}
     spec = build_spec(parsed, **options)
     names = internal_names("op", {s.name for s in spec.variables})
     analysis = analyze(parsed, spec, reserved_names=frozenset({"op", *names.values()}))

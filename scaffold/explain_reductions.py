@@ -67,7 +67,11 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
         steps = list(setup)
         direct = _partial(walker, outer, variable, steps, make)
         total = DY * direct
-        steps.append(step(0, f"direct term: dy*df/d{variable}", _d(variable), total))
+        rule = f"direct term: dy*df/d{variable}"
+        if variable not in elementwise:  # one value per row: the sum of what each element sends
+            total = _over_axis(total, per_element, size)
+            rule += f", summed over the axis ({variable} is one value broadcast to the row)"
+        steps.append(step(0, rule, _d(variable), total))
         partials = {node: _partial(walker, outer, symbols[node], steps, make) for node in order}
         adjoints = {node: _over_axis(DY * partials[node], per_element, size) for node in order}
         for node in reversed(order):
@@ -86,8 +90,10 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
             steps.append(
                 step(0, f"transpose of {node.word}: {TRANSPOSE_TEXT[node.word]}", _d("u"), inner)
             )
-            through = _partial(walker, h, variable, steps, make, depth=1)
-            total += inner * through
+            through = inner * _partial(walker, h, variable, steps, make, depth=1)
+            if variable not in elementwise:
+                through = _over_axis(through, elementwise, size, broadcast=True)
+            total += through
             steps.append(
                 step(0, f"chain into {variable}: add du*du/d{variable}", _d(variable), total)
             )

@@ -23,6 +23,7 @@ import mpmath
 import sympy
 
 from .functions import MPMATH_NAMESPACE, Maximum, Minimum, SafeInput, real_derivative
+from .reductions import has_reductions
 
 DIGITS = 30
 #: Where a branch must be finite when it is not selected: a grid through 0, the integers and
@@ -67,7 +68,15 @@ def _guard_piecewise(args, inputs, weights, variables) -> sympy.Expr:
         selected = sympy.And(*(sympy.Not(c) for c in earlier), condition)
         earlier.append(condition)
         used = [v for v in variables if v in value.free_symbols]
-        if used and selected is not sympy.true and _unsafe(value, selected, inputs, weights):
+        # A branch or condition holding a reduction cannot be sampled elementwise: left as is
+        # (the generated test's second-order check runs through it at the test rows).
+        row = has_reductions(value) or has_reductions(selected)
+        if (
+            used
+            and not row
+            and selected is not sympy.true
+            and _unsafe(value, selected, inputs, weights)
+        ):
             value = _clamped(value, selected, used, inputs, weights) or _double_where(
                 value, selected, used, inputs, weights
             )

@@ -284,6 +284,9 @@ class _Run:
             return any(self.value(arg) for arg in node.args)
         if isinstance(node, sympy.Not):
             return not self.value(node.args[0])
+        if isinstance(node, sympy.ITE):  # a condition on a conditional, folded by SymPy
+            condition, then, otherwise = node.args
+            return self.value(then) if self.value(condition) else self.value(otherwise)
         for kind in type(node).__mro__:
             if kind in FUNCTIONS:
                 return FUNCTIONS[kind](*(self.value(arg) for arg in node.args))

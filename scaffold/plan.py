@@ -15,6 +15,7 @@ import sympy
 from .analyze import UPSTREAM, Analysis
 from .mathtext import math_text
 from .names import class_name_for, fresh_name
+from .pointplan import lost_text, point_tables
 from .printing import TensorFlowPrinter
 from .reference import References
 from .rowplan import lost_text as row_lost_text
@@ -24,7 +25,6 @@ from .rows import WIDTH, RowReferences
 #: The API of templates/scaffold_checks.py.jinja the test template is written for: bump it
 #: with any change there that older generated tests cannot use.
 CHECKS_API = 2
-ROW_WIDTH = 88  # black's line length: reference rows are laid out by hand (black skips them)
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,8 @@ class LayerPlan:
     checks_api: int  # the API of the shared checks module the test is written for
     warnings: tuple[str, ...] = ()  # the spec's, then the analysis's: the CLI prints them
     axis: str = ""  # the axis the reductions run over (a Python int literal); "": elementwise
+    loss: bool = False  # a Keras loss (``new-loss``), not a layer
+    averaged: bool = False  # a loss's elementwise formula, averaged over the last axis
     row_valued: bool = False  # f has one value per row: the output's axis has size 1
     width: int = 0  # the length of the test rows' axis (``rows.WIDTH``); 0: elementwise
 
@@ -147,10 +149,12 @@ def build_plan(
     names: dict[str, str],
     imports: tuple[str, ...] = (),
     record: str = "{}",
+    loss=None,
 ) -> LayerPlan:
     """Turn the analysis and reference values into the templates' plain data.
 
-    ``imports`` are the test's import lines (``layout``), ``record`` the module's record.
+    ``imports`` are the test's import lines (``layout``), ``record`` the module's record;
+    ``loss`` the ``loss.LossFormula`` of a loss (None for a layer).
     """
     spec = analysis.spec
     first = spec.inputs[0].name
@@ -219,12 +223,12 @@ def build_plan(
         test_printer.doprint_shaped(analysis.parsed.expr), analysis.parsed.expr, spec.inputs
     )
     n_inputs = len(spec.inputs)
-    tables = row_tables(analysis, refs) if reduces else _point_tables(analysis, refs)
+    tables = row_tables(analysis, refs) if reduces else point_tables(analysis, refs)
     return LayerPlan(
         name=name,
         class_name=class_name_for(name),
         expression=analysis.parsed.text,
-        command=_command(analysis, name),
+        command=_command(analysis, name, loss),
         inputs=tuple(variables[:n_inputs]),
         weights=tuple(variables[n_inputs:]),
         output=names["y"],
@@ -260,6 +264,8 @@ def build_plan(
         axis=str(spec.axis) if reduces else "",
         row_valued=reduces and refs.row_valued,
         width=WIDTH if reduces else 0,
+        loss=loss is not None,
+        averaged=loss is not None and loss.averaged,
     )
 
 
@@ -268,24 +274,6 @@ def _lost(analysis: Analysis, refs) -> tuple[str, ...]:
     if isinstance(refs, RowReferences):
         return (row_lost_text(refs),) if refs.lost else ()
     return (lost_text(analysis, refs),) if refs.lost else ()
-
-
-def _point_tables(analysis: Analysis, refs: References) -> dict:
-    """The reference tables of an elementwise layer, and what the test says of them."""
-    return dict(
-        columns=_columns(analysis, refs),
-        point_rows=_rows(refs.points, refs.forward, refs.gradients, refs.second),
-        grid_rows=_rows(refs.grid_points, refs.grid_forward, refs.grid_gradients),
-        extreme_rows=_rows(refs.extreme_points, refs.extreme_forward, refs.extreme_gradients),
-        excluded_rows=_rows(refs.grid_excluded, None, ()),
-        large_text=", ".join(
-            "(" + ", ".join(f"{v:g}" for v in point) + ")" for point in refs.grid_large
-        ),
-        held=tuple(f'"{dtype}": {list(held)},' for dtype, held in refs.held.items()),
-        domain_text=domain_text(analysis, refs),
-        largest_constant=repr(refs.largest_constant) if refs.largest_constant else "",
-        second_skip=_second_skip(analysis, refs),
-    )
 
 
 def _broadcast_to_inputs(code: str, forward: sympy.Expr, inputs: tuple[sympy.Symbol, ...]) -> str:
@@ -351,111 +339,13 @@ FUSED_SIGMOID_NOTE = (
 )
 
 
-def _columns(analysis: Analysis, refs: References) -> str:
-    """Column names of the reference tables: inputs, f(...), df/dv..., d2f/dx2... ."""
-    variables = [s.name for s in analysis.spec.variables]
-    names = [s.name for s in analysis.spec.inputs]
-    names += [f"f({', '.join(variables)})", *(f"df/d{v}" for v in variables)]
-    if refs.second:
-        names += [f"d2f/d{s.name}2" for s in analysis.spec.inputs]
-    return "(" + ", ".join(f'"{n}"' for n in names) + ")"
-
-
-def _rows(points, forward, gradients, second=(), width=ROW_WIDTH) -> tuple[str, ...]:
-    """Source lines of a reference table: one tuple per point, wrapped within ROW_WIDTH.
-
-    ``forward`` None: the points alone.
-
-    The test template places them in a ``# fmt: off`` block, indented by four spaces: a
-    table reads better with one point per line than black's one value per line.
-    """
-    lines: list[str] = []
-    for j, point in enumerate(points):
-        values = [*point, *(() if forward is None else (forward[j],))]
-        values += [*(g[j] for g in gradients), *(d[j] for d in second)]
-        items = [repr(float(v)) for v in values]
-        items[-1] += "," if len(items) == 1 else ""  # a tuple of one
-        line = "("
-        for k, item in enumerate(items):
-            item += ")," if k == len(items) - 1 else ","
-            if len(line) + len(item) + 5 > width and line != "(":
-                lines.append(line)
-                line = " " + item
-            else:
-                line += ("" if line in ("(", " ") else " ") + item
-        lines.append(line)
-    return tuple(lines)
-
-
-def _points_text(names: list[str], points) -> str:
-    if len(names) == 1:
-        return f"{names[0]} = " + ", ".join(f"{p[0]:g}" for p in sorted(points))
-    return (
-        "("
-        + ", ".join(names)
-        + ") = "
-        + ", ".join("(" + ", ".join(f"{v:g}" for v in p) + ")" for p in points)
-    )
-
-
-def domain_text(analysis: Analysis, refs: References) -> str:
-    """Where the test points lie, and where the layer is undefined ("" if nothing to say).
-
-    The first when f is not finite at every candidate; the second when no singular-point
-    search ran (several inputs, --no-stabilize).
-    """
-    names = [s.name for s in analysis.spec.inputs]
-    parts = []
-    if refs.undefined:
-        parts.append(
-            f"The tests check f at {_points_text(names, refs.points)}: f, a gradient or a"
-            " value the code computes is not finite and real (in float64) at the other"
-            f" candidate points, {_points_text(names, refs.undefined)}."
-        )
-    if refs.grid_excluded and (analysis.singular is None or analysis.singular.variable is None):
-        parts.append(
-            "The layer is not finite (NaN or Inf) where f or its gradient is undefined,"
-            f" e.g. at {_points_text(names, refs.grid_excluded[:8])} (the tests check it);"
-            " scaffold looks for limits at such points only in layers of one input with"
-            " stable rewrites on."
-        )
-    return "\n\n".join(parts)
-
-
-def lost_text(analysis: Analysis, refs: References) -> str:
-    """Where the code run in float32 misses the extreme check's tolerance ("" if nowhere)."""
-    if not refs.lost:
-        return ""
-    names = [s.name for s in analysis.spec.inputs]
-    where = "; ".join(
-        ", ".join(f"{n} = {v:g}" for n, v in zip(names, p, strict=True)) for p in refs.lost
-    )
-    return (
-        f"In float32 this code loses precision at {where} (cancellation or overflow on the"
-        " way; scaffold found no stable rewrite that holds there): the extreme-input test"
-        " leaves these points out. Use float64 there, or rescale the input"
-    )
-
-
-def _second_skip(analysis: Analysis, refs: References) -> str:
-    """Why the generated test does not check second derivatives ("" when it does)."""
-    if any(analysis.surrogate):
-        return "the gradient is a surrogate, not a derivative: it has no second derivative to check"
-    if not analysis.second_order:
-        return (
-            "f has steps (sign, Heaviside, floor, ceiling or round): their derivative is a"
-            " convention (0) and its derivative a Dirac delta"
-        )
-    if not refs.second:
-        return "the second derivative is not finite at every test point"
-    return ""
-
-
-def _command(analysis: Analysis, name: str) -> str:
-    """The command that regenerates this layer, options normalised."""
+def _command(analysis: Analysis, name: str, loss=None) -> str:
+    """The command that regenerates this layer (or loss), options normalised."""
     spec = analysis.spec
-    parts = ["scaffold", "new-layer", shlex.quote(analysis.parsed.text), "--name", name]
-    if len(spec.inputs) > 1:
+    command = "new-layer" if loss is None else "new-loss"
+    parts = ["scaffold", command, shlex.quote(analysis.parsed.text), "--name", name]
+    default = "y_true,y_pred" if loss is not None else None
+    if len(spec.inputs) > 1 and ",".join(s.name for s in spec.inputs) != default:
         parts += ["--inputs", ",".join(s.name for s in spec.inputs)]
     for weight in spec.weights:
         option = "--param" if weight.trainable else "--state"

@@ -199,9 +199,10 @@ def shifted(expr: sympy.Expr) -> sympy.Expr:
                 and isinstance(term.args[1], LogSumExp)
             ):
                 (u,) = term.args[1].args
-                rest = node - term - u
-                if sympy.count_ops(rest) < sympy.count_ops(node):
-                    return LogSoftmax(u) + rest
+                # Every term of u among the node's own: u - logsumexp(u) + c, never
+                # a - logsumexp(x) as a + (x - logsumexp(x)) - x (one value per element).
+                if set(sympy.Add.make_args(u)) <= set(node.args):
+                    return LogSoftmax(u) + (node - term - u)
         return node
 
     return expr.replace(is_candidate, rewrite)
@@ -249,7 +250,18 @@ def vjp(
     per_element = (
         elementwise | {upstream} if not row_constant(forward, elementwise) else elementwise
     )
-    grads = {v: upstream * real_derivative(outer, v) for v in variables}
+    # A variable with one value per row (a scalar weight) is broadcast to every element like
+    # a reduction's value: its gradient is a row value, the sum over the axis of what each
+    # element sends it. Summing a mix of row and element terms later would count the row
+    # terms n times (a + amax(a*x)).
+    grads = {
+        v: (
+            upstream * real_derivative(outer, v)
+            if v in elementwise
+            else _over_axis(upstream * real_derivative(outer, v), per_element, size)
+        )
+        for v in variables
+    }
     adjoints = {
         node: _over_axis(upstream * real_derivative(outer, symbols[node]), per_element, size)
         for node in order
@@ -258,7 +270,10 @@ def vjp(
         h, r = arguments[node], symbols[node]
         inner = TRANSPOSES[type(node)](h, r, adjoints[node], size)
         for v in variables:
-            grads[v] += inner * real_derivative(h, v)
+            through = inner * real_derivative(h, v)
+            if v not in elementwise:
+                through = _over_axis(through, elementwise, size, broadcast=True)
+            grads[v] += through
         for other in order:
             if symbols[other] in h.free_symbols:
                 partial = inner * real_derivative(h, symbols[other])

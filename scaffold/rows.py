@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
-from .analyze import UPSTREAM, Analysis, elementwise_symbols, tensorflow_conventions
+from .analyze import (
+    UPSTREAM,
+    Analysis,
+    elementwise_symbols,
+    kink_functions,
+    tensorflow_conventions,
+)
 from .errors import DomainError
 from .functions import MPMATH_NAMESPACE, real_derivative
 from .precision import EXTREME_TOLERANCE
@@ -44,6 +50,9 @@ ROWS = (
 )
 #: Where positive values are needed (log(x)): the same rows moved to (0.25, 4.25).
 POSITIVE_ROWS = tuple(tuple(abs(v) + 0.25 for v in row) for row in ROWS)
+#: Where a row of ROWS sits on a kink (abs(x - 0.25) at 0.25): the same rows moved by 3/32.
+SHIFTED_ROWS = tuple(tuple(v + 0.09375 for v in row) for row in ROWS)
+NEIGHBOUR = 1 / 64  # a test row's elements keep this far from every kink
 MIN_ROWS = 3
 ZERO_ROW = (0.0,) * WIDTH
 TIE_ROWS = ((1.0, 2.0, 2.0, -1.0, 0.5), (-1.0, 0.25, -1.0, 3.0, -1.0))
@@ -88,10 +97,13 @@ def row_references(analysis: Analysis) -> RowReferences:
     elementwise = elementwise_symbols(spec)
     row_valued = row_constant(analysis.forward, elementwise)
     values_at = _evaluator(analysis, elementwise, row_valued)
+    near_kink = _kink_distance(analysis, elementwise)
     found, dropped = [], []
-    for candidates in (ROWS, POSITIVE_ROWS):
+    for candidates in (ROWS, SHIFTED_ROWS, POSITIVE_ROWS):
         for index in range(len(candidates)):
             rows = tuple(candidates[(index + k) % len(candidates)] for k in range(len(spec.inputs)))
+            if near_kink(rows):
+                continue
             values = values_at(rows, _upstream(index, row_valued), WELL_INSIDE)
             if values is None:
                 dropped.append(rows[0])
@@ -101,8 +113,8 @@ def row_references(analysis: Analysis) -> RowReferences:
             break
     if len(found) < MIN_ROWS:
         raise DomainError(
-            f"f or its gradient is not finite and real at enough test rows ({len(found)} of"
-            f" {len(ROWS) + len(POSITIVE_ROWS)})",
+            f"f or its gradient is not finite and real at enough test rows away from kinks"
+            f" ({len(found)} of {len(ROWS) + len(SHIFTED_ROWS) + len(POSITIVE_ROWS)})",
             hint="check the formula's domain: the test rows hold values in [-3.5, 4.25]",
         )
     special_rows = [ZERO_ROW]
@@ -116,7 +128,7 @@ def row_references(analysis: Analysis) -> RowReferences:
         values_at((row,) * len(spec.inputs), _upstream(index, row_valued), MAX_FINITE)
         for index, row in enumerate(EXTREME_ROWS)
     ]
-    screen = _Screen(analysis, elementwise, row_valued)
+    screen = CodeRows(analysis, elementwise, row_valued)
     extremes = [cells for cells in extremes if cells is not None]
     kept = [cells for cells in extremes if screen.holds(cells, "float32", EXTREME_TOLERANCE)]
     held = {
@@ -142,8 +154,12 @@ def row_references(analysis: Analysis) -> RowReferences:
     )
 
 
-class _Screen:
-    """``rowscreen.RowScreen`` fed from table rows: the code's values laid out as cells."""
+class CodeRows:
+    """The generated code's arithmetic (``rowscreen``) at table rows, laid out as cells.
+
+    ``cells(row, dtype)`` gives f and each variable's gradient as the layer returns them
+    (a scalar weight's summed over the row), to compare with the row's reference cells.
+    """
 
     def __init__(self, analysis: Analysis, elementwise: frozenset, row_valued: bool) -> None:
         self.screen = RowScreen(analysis, UPSTREAM)
@@ -151,12 +167,12 @@ class _Screen:
         self.elementwise = elementwise
         self.row_valued = row_valued
         self.weights = {w.symbol: float(w.default) for w in self.spec.weights}
+        self.one_per_row = one_per_row(analysis, elementwise, row_valued)
 
-    def holds(self, cells: tuple, dtype: str, tolerance=None) -> bool:
-        """Whether the code in ``dtype`` gets the row's f and gradients (see RowScreen)."""
+    def _envs(self, cells: tuple) -> list[dict]:
         n = len(self.spec.inputs)
         dy = cells[n]
-        envs = [
+        return [
             {
                 **self.weights,
                 **{x: cells[k][j] for k, x in enumerate(self.spec.inputs)},
@@ -164,14 +180,74 @@ class _Screen:
             }
             for j in range(WIDTH)
         ]
-        return self.screen.holds(envs, cells[n + 1 :], dtype, self._cells, tolerance)
+
+    def cells(self, row: tuple, dtype: str = "float64") -> tuple | None:
+        """F and the gradients the code computes at a table row; None if it cannot run."""
+        found = self.screen.run(self._envs(row), dtype)
+        return None if found is None else self._cells(found)
+
+    def holds(self, cells: tuple, dtype: str, tolerance=None) -> bool:
+        """Whether the code in ``dtype`` gets the row's f and gradients (see RowScreen)."""
+        n = len(self.spec.inputs)
+        return self.screen.holds(self._envs(cells), cells[n + 1 :], dtype, self._cells, tolerance)
 
     def _cells(self, found: list[tuple[float, ...]]) -> tuple:
         cells = [tuple(e[0] for e in found[: 1 if self.row_valued else WIDTH])]
         for k, variable in enumerate(self.spec.variables, start=1):
             values = tuple(e[k] for e in found)
-            cells.append(values if variable in self.elementwise else math.fsum(values))
+            if variable in self.elementwise:
+                cells.append(values)
+            else:  # a scalar weight: its gradient summed over the row, as _fit_to_shape does
+                cells.append(values[0] if self.one_per_row[k - 1] else math.fsum(values))
         return tuple(cells)
+
+
+def one_per_row(analysis: Analysis, elementwise: frozenset, row_valued: bool) -> tuple:
+    """Per variable, whether the code's gradient has one value per row, not per element.
+
+    (A scalar weight of ``a + amax(x)`` gets dy, a value per row; summing it over the row's
+    elements, as a per-element gradient is, would count it n times.)
+    """
+    per_element = elementwise if row_valued else elementwise | {UPSTREAM}
+    return tuple(row_constant(g, per_element) for g in analysis.gradients)
+
+
+def _kink_distance(analysis: Analysis, elementwise: frozenset):
+    """A function (rows) -> whether an element sits within NEIGHBOUR of a kink or a jump.
+
+    The numeric Jacobian is meaningless across a kink, and the derivative there is a
+    convention; the kinks (``analyze.kink_functions``) may hold reductions (max(norm(x), c)).
+    """
+    kinks = kink_functions(analysis.forward)
+    if not kinks:
+        return lambda rows: False
+    spec = analysis.spec
+    per_element = {
+        s: [sympy.Symbol(f"{s.name}_{k}", real=True) for k in range(WIDTH)]
+        for s in sorted(elementwise, key=lambda s: s.name)
+    }
+    exprs = [explicit(k, i, WIDTH, per_element) for k in kinks for i in range(WIDTH)]
+    arguments = [s for symbols in per_element.values() for s in symbols]
+    arguments += [w.symbol for w in spec.weights if w.symbol not in per_element]
+    modules = [{**MPMATH_NAMESPACE, **EXPLICIT_NAMESPACE}, "mpmath"]
+    function = sympy.lambdify(arguments, exprs, modules=modules)
+    weights = {w.symbol: mpmath.mpf(float(w.default)) for w in spec.weights}
+
+    def near(rows) -> bool:
+        given = []
+        for symbol in per_element:
+            if symbol in spec.inputs:
+                given += [mpmath.mpf(v) for v in rows[spec.inputs.index(symbol)]]
+            else:
+                given += [weights[symbol]] * WIDTH
+        given += [weights[w.symbol] for w in spec.weights if w.symbol not in per_element]
+        try:
+            values = function(*given)
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return False  # the value check decides
+        return any(_real_float(v) is not None and abs(_real_float(v)) < NEIGHBOUR for v in values)
+
+    return near
 
 
 def _upstream(index: int, row_valued: bool) -> tuple[float, ...]:

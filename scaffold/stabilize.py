@@ -174,20 +174,28 @@ def _exp_times_sigmoid(node: sympy.Basic) -> sympy.Basic | None:
     return None
 
 
+def _constant_minus(node: sympy.Basic, matches) -> tuple | None:
+    """For c + ... - c*g(u) + ...: (c, g(u), the other terms), where ``matches(g(u))``."""
+    if not isinstance(node, sympy.Add):
+        return None
+    constant, rest = node.as_coeff_Add()
+    if constant == 0:
+        return None
+    terms = sympy.Add.make_args(rest)
+    for i, term in enumerate(terms):
+        coefficient, factor = term.as_coeff_Mul()
+        if coefficient == -constant and matches(factor):
+            return constant, factor, terms[:i] + terms[i + 1 :]
+    return None
+
+
 def _expm1(node: sympy.Basic) -> sympy.Basic | None:
     """c*exp(u) - c -> c*expm1(u) (SymPy distributes c*(exp(u) - 1) into that form)."""
-    if isinstance(node, sympy.Add):
-        constant, rest = node.as_coeff_Add()
-        if constant == 0:
-            return None
-        terms = sympy.Add.make_args(rest)
-        for i, term in enumerate(terms):
-            coefficient, factor = term.as_coeff_Mul()
-            exponential = _exp_argument(factor) is not None and factor.free_symbols
-            if coefficient == -constant and exponential:
-                others = terms[:i] + terms[i + 1 :]
-                return sympy.Add(coefficient * Expm1(_exp_argument(factor)), *others)
-    return None
+    found = _constant_minus(node, lambda f: _exp_argument(f) is not None and f.free_symbols)
+    if found is None:
+        return None
+    constant, factor, others = found
+    return sympy.Add(-constant * Expm1(_exp_argument(factor)), *others)
 
 
 def _sum_exp(node: sympy.Basic) -> sympy.Basic | None:
@@ -240,6 +248,19 @@ def _normalized(node: sympy.Basic) -> sympy.Basic | None:
     return None
 
 
+def _one_minus_sigmoid(node: sympy.Basic) -> sympy.Basic | None:
+    """Rewrite 1 - sigmoid(u) (times any constant) as sigmoid(-u).
+
+    1 - sigmoid(30) is 0 in float32, sigmoid(-30) is not; and log(1 - sigmoid(u)) becomes
+    -softplus(u) (binary cross-entropy from logits).
+    """
+    found = _constant_minus(node, lambda f: isinstance(f, Sigmoid))
+    if found is None:
+        return None
+    constant, factor, others = found
+    return sympy.Add(constant * Sigmoid(-factor.args[0]), *others)
+
+
 #: Tried in order at every node, children first.
 RULES: tuple[tuple[str, Rule], ...] = (
     ("log(1+exp(u)) -> softplus(u)", _softplus),
@@ -247,6 +268,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("log(cosh(u)) -> logcosh(u)", _log_cosh),
     ("log(1+u) -> log1p(u)", _log1p),
     ("1/(1+exp(-u)) -> sigmoid(u)", _sigmoid),
+    ("1-sigmoid(u) -> sigmoid(-u)", _one_minus_sigmoid),
     ("log(sigmoid(u)) -> -softplus(-u)", _log_sigmoid),
     ("log(u+sqrt(u**2+1)) -> asinh(u)", _asinh),
     ("exp(u)/(1+exp(u)) -> sigmoid(u)", _exp_times_sigmoid),

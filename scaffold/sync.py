@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import budget
-from .api import Options, render_layer
+from .api import COMMANDS, Options, render_layer
 from .errors import InputError, OutputError
 from .layout import python_files
 from .record import EDITED, MISSING, UNCHANGED, FileState, Record, classify, read_record
@@ -124,7 +124,8 @@ def diff(state: FileState) -> str:
 def _regenerate(record: Record, timeout: float | None) -> dict[Path, str]:
     """The files scaffold generates now from ``record``."""
     module = record.module
-    if record.command != "new-layer":
+    kinds = {command: kind for kind, command in COMMANDS.items()}
+    if record.command not in kinds:
         raise InputError(f"{module}: {record.command!r} is not a command this scaffold knows")
     if record.name != module.stem:
         raise InputError(
@@ -141,6 +142,7 @@ def _regenerate(record: Record, timeout: float | None) -> dict[Path, str]:
             out=module.parent,
             tests=record.test_path.parent,
             timeout=timeout,
+            kind=kinds[record.command],
         )
     except InputError as err:
         err.message = f"{module}: {err.message}"  # which of the modules found

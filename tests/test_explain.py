@@ -34,6 +34,7 @@ def test_every_catalog_derivation_ends_in_sympys_derivative(example):
         inputs=options.inputs,
         params=options.params,
         grads=options.grads,
+        loss=example.kind == "loss",
     )
     for _, steps, ours, sympys in explanation.derivations:
         assert steps, "no rule was shown"

@@ -20,18 +20,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from independent import Server, check_layer
 
+from scaffold.analyze import analyze, elementwise_symbols
 from scaffold.api import Options
 from scaffold.errors import ScaffoldError
 from scaffold.parse import FUNCTIONS, parse
+from scaffold.reductions import BY_WORD
+from scaffold.rows import CodeRows, row_references
+from scaffold.spec import build_spec
 
 EXAMPLES = int(os.environ.get("SCAFFOLD_PROPERTY_EXAMPLES", "150"))
-#: One-argument functions users may type (every name, aliases included).
-UNARY = sorted(name for name, (_, arities) in FUNCTIONS.items() if 1 in arities)
+#: One-argument functions users may type (every name, aliases included); the reductions have
+#: a property test of their own (below): their layers' tables are rows, not points.
+UNARY = sorted(
+    name for name, (_, arities) in FUNCTIONS.items() if 1 in arities and name not in BY_WORD
+)
 BINARY = sorted(name for name, (_, arities) in FUNCTIONS.items() if 2 in arities)
 CONSTANTS = (
     "0", "1", "2", "3", "0.5", "0.25", "1.5", "-1", "pi", "E", "pi/4", "sqrt(2)", "exp(1)",
@@ -130,3 +138,40 @@ def test_random_formulas_are_generated_right_or_refused(formula, server, folder)
 @pytest.mark.parametrize("formula", FOUND)
 def test_formulas_found_by_the_property_test(formula, server, folder):
     _check(formula, server, folder)
+
+
+@st.composite
+def reduction_formulas(draw) -> str:
+    """An elementwise formula with a reduction of another one inside, as users nest them."""
+    word = draw(st.sampled_from(sorted(BY_WORD)))
+    inner, outer = draw(_parts(depth=2)), draw(_parts(depth=2))
+    inner = inner if "x" in inner else f"x*{inner}"
+    op = draw(st.sampled_from(["+", "-", "*", "/"]))
+    return f"({outer}) {op} {word}({inner})"
+
+
+@settings(
+    max_examples=EXAMPLES // 3,
+    derandomize=EXAMPLES <= 150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
+@given(formula=reduction_formulas())
+def test_random_reductions_differentiate_as_the_row_written_out(formula):
+    """The reverse pass (the code's arithmetic, float64) against SymPy's derivatives of the
+    formula written out for a row, at 40 digits: wherever the formula is defined, or refused."""
+    try:
+        parsed = parse(formula)
+        uses_weight = "a" in {s.name for s in parsed.symbols}
+        spec = build_spec(parsed, **({"params": ("a=0.75",)} if uses_weight else {}))
+        analysis = analyze(parsed, spec)
+        refs = row_references(analysis)
+    except ScaffoldError as error:
+        assert error.exit_code == 2, (formula, str(error))
+        return
+    code = CodeRows(analysis, elementwise_symbols(spec), refs.row_valued)
+    for cells in refs.points:
+        for ours, exact in zip(code.cells(cells), cells[2:], strict=True):
+            scale = max(1.0, *np.abs(np.atleast_1d(exact)))
+            np.testing.assert_allclose(ours, exact, rtol=1e-8, atol=1e-8 * scale, err_msg=formula)

@@ -674,10 +674,16 @@ def layer_config_round_trip(layer):
     assert clone.name == "custom"
     assert {name: clone.get_config()[name] for name in overrides} == overrides
     if len(layer.inputs) > 1:
-        shapes = [(3,)] * (len(layer.inputs) - 1) + [(2, 3)]
-        assert tuple(clone.compute_output_shape(shapes)) == (2, 3)
+        sample = layer.sample_shape if layer.width else (3,)
+        shapes = [sample] * (len(layer.inputs) - 1) + [(2, *sample)]
+        expected = (2, *sample)
+        if layer.row_valued:
+            expected = layer.shaped(np.zeros((2, 1))).shape
+        assert tuple(clone.compute_output_shape(shapes)) == expected
         with pytest.raises(ValueError):  # shapes that do not broadcast
-            clone.compute_output_shape([(2, 3)] + [(4,)] * (len(layer.inputs) - 1))
+            clone.compute_output_shape(
+                [(2, *sample)] + [(4, *sample)] * (len(layer.inputs) - 1)
+            )
     elif layer.width:
         shape = (2, *layer.sample_shape)
         expected = layer.shaped(np.zeros((2, 1))).shape if layer.row_valued else shape
@@ -974,6 +980,100 @@ def op_works_as_a_keras_activation(layer, tmp_path):
     assert loaded.layers[-1].activation is layer.op
 
 
+# Losses (scaffold new-loss): LAYER.layer is the keras.losses.Loss subclass, and the
+# inputs are the target and the prediction.
+def _loss_batch(layer, rows=32, seed=0):
+    """Features and targets: the targets are the test rows' targets (moderate rows)."""
+    points = _moderate_points(layer)
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(points), size=rows)
+    targets = layer.shaped(layer.column(points, layer.inputs[0])[index])
+    return rng.normal(size=(rows, *layer.sample_shape)), targets
+
+
+def _loss_model(layer, dtype=None):
+    """One Dense layer predicting a row: fitting it with the loss runs its gradient."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(layer.sample_shape)
+    dense = keras.layers.Dense(layer.sample_shape[-1], name="predict", dtype=dtype)
+    return keras.Model(inputs, dense(inputs))
+
+
+def loss_follows_keras_conventions(layer):
+    """call() gives one value per sample (the op's rows, float64 here), the base class
+    averages them over the batch, and sample_weight weighs each sample."""
+    loss = layer.layer(dtype="float64")
+    rows = layer.points
+    y_true, y_pred = (
+        tf.constant(layer.shaped(layer.column(rows, v)), tf.float64)
+        for v in layer.inputs
+    )
+    per_sample = loss.call(y_true, y_pred)
+    expected = np.reshape(layer.expected_forward(rows), (len(rows),))
+    _assert_close(per_sample, expected, "float64", "per-sample loss")
+    _assert_close(loss(y_true, y_pred), expected.mean(), "float64", "loss")
+    weights = np.linspace(0.5, 2.0, len(rows))
+    weighted = loss(y_true, y_pred, sample_weight=tf.constant(weights))
+    _assert_close(weighted, (weights * expected).mean(), "float64", "weighted loss")
+
+
+def loss_config_round_trip(layer):
+    """get_config / from_config and Keras's serialization keep name and reduction."""
+    loss = layer.layer(name="custom", reduction="sum")
+    clone = layer.layer.from_config(loss.get_config())
+    assert (clone.name, clone.reduction) == ("custom", "sum")
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(restored, layer.layer) and restored.reduction == "sum"
+
+
+def loss_trains_a_model(layer, device):
+    """model.fit with the loss: finite losses, and its gradient moves the weights."""
+    with tf.device(device):
+        model = _loss_model(layer)
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=1e-3, clipnorm=1e-2),
+            loss=layer.layer(),
+        )
+        before = [w.numpy().copy() for w in model.trainable_weights]
+        features, targets = _loss_batch(layer)
+        losses = model.fit(features, targets, batch_size=8, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)), losses
+    after = [w.numpy() for w in model.trainable_weights]
+    assert any(np.any(a != b) for a, b in zip(before, after, strict=True))
+
+
+def mixed_precision_training_with_the_loss(layer, device, policy):
+    """A mixed_float16 / mixed_bfloat16 model trains with the loss (which Keras computes
+    in float32): finite losses."""
+    with tf.device(device):
+        model = _loss_model(layer, dtype=policy)
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=1e-3, clipnorm=1e-2),
+            loss=layer.layer(),
+        )
+        features, targets = _loss_batch(layer)
+        assert model(features[:2]).dtype == policy.removeprefix("mixed_")
+        losses = model.fit(features, targets, batch_size=8, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)), losses
+
+
+def model_compiled_with_the_loss_saves_and_loads(layer, tmp_path):
+    """A .keras file of a model compiled with the loss loads with the same loss class
+    and evaluates to the same value."""
+    model = _loss_model(layer)
+    model.compile(optimizer="sgd", loss=layer.layer())
+    features, targets = _loss_batch(layer, rows=8, seed=1)
+    path = tmp_path / "compiled.keras"
+    _save_keras(model, path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.loss, layer.layer), loaded.loss
+    np.testing.assert_allclose(
+        loaded.evaluate(features, targets, verbose=0),
+        model.evaluate(features, targets, verbose=0),
+        rtol=1e-6,
+    )
+
+
 # The fresh Python process: a small server reading one JSON request per line.
 _FRESH_PROCESS = r"""
 import importlib, json, os, sys
@@ -1162,4 +1262,4 @@ def keras_file_loads_in_a_fresh_process(layer, tmp_path):
     _compare_reply(_fresh_process().ask(request), results, "the .keras model")
 
 
-# @generated by scaffold 0.3.0; checksum 7e7223d2c8aec328f9edd90b6793d302
+# @generated by scaffold 0.3.0; checksum eb6fa69a7da9defe45639c06b67f9b36
