@@ -97,8 +97,9 @@ def _domain_text(analysis: Analysis, refs: RowReferences) -> str:
         return ""
     shown = ", ".join("(" + ", ".join(f"{v:g}" for v in row) + ")" for row in refs.dropped[:2])
     return (
-        f"f or its gradient is not finite and real at rows such as {shown}: the tests use rows"
-        " of values in (0.25, 4.25)."
+        f"f or its gradient is not finite and real, or not computable in float64 within the"
+        f" check's tolerance, at rows such as {shown}: the tests leave such rows out (see"
+        " POINTS for the rows they use)."
     )
 
 

@@ -1,18 +1,20 @@
 """scaffold inside real projects: a flat package, a src/ layout, a plain folder.
 
 Each project gets two layers, one with its test beside it and one with ``--tests
-tests/layers``, then the generated tests run as a user runs them: ``python -m pytest`` from
-the project root (pytest's default import mode and ``--import-mode=importlib``), plain
-``pytest`` where the package is importable, and ``scaffold validate``. The projects are
+tests/layers``, then the generated tests run as a user runs them: ``scaffold validate``
+(``python -m pytest`` from the project root, pytest's default import mode),
+``--import-mode=importlib``, and plain ``pytest`` where the package is importable. The projects are
 strict (warnings are errors), and sync keeps their generated files current.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -141,23 +143,38 @@ def test_imports_follow_the_layout(projects):
     assert record.options == {"params": ["a=0.25"], "param_shapes": ["a=channel"]}
 
 
+@pytest.fixture(scope="module")
+def user_runs(projects) -> dict:
+    """Every way a user runs the generated tests, two runs at a time (each imports TensorFlow):
+    ``scaffold validate`` (python -m pytest from the root with the project's configuration:
+    pytest's default import mode), ``--import-mode=importlib``, and plain ``pytest`` where the
+    package is importable (src, through its pythonpath)."""
+    tasks = {}
+    for kind, project in projects.items():
+        tasks[kind, "validate"] = functools.partial(validate, [project], timeout=900)
+        tasks[kind, "importlib"] = functools.partial(
+            _pytest, project, "--import-mode=importlib", "-k", IMPORT_CHECKS
+        )
+    tasks["src", "plain"] = functools.partial(
+        _pytest, projects["src"], "-k", IMPORT_CHECKS, module=False
+    )
+    with ThreadPoolExecutor(2) as pool:
+        futures = {key: pool.submit(task) for key, task in tasks.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(PROJECTS))
-def test_generated_tests_pass_where_users_run_them(projects, kind):
-    project = projects[kind]
-    for mode in ("prepend", "importlib"):
-        run = _pytest(project, f"--import-mode={mode}", "-k", IMPORT_CHECKS)
-        assert run.returncode == 0, (mode, run.stdout[-3000:], run.stderr[-3000:])
-        assert "6 passed" in run.stdout, run.stdout[-500:]  # 2 layers x (2 devices + 1)
-    if kind == "src":  # plain pytest, where the package is importable (here: pythonpath)
-        run = _pytest(project, "-k", IMPORT_CHECKS, module=False)
-        assert run.returncode == 0, run.stdout[-3000:]
-    # validate runs everything, from the project root with the project's configuration.
-    report = validate([project], timeout=900, jobs=2)
+def test_generated_tests_pass_where_users_run_them(user_runs, kind):
+    report = user_runs[kind, "validate"]  # runs everything
     failures = [c for c in report.cases if c.outcome in ("failed", "error")]
     assert report.ok, (failures[:3], report.output_tail)
     assert {Path(c.file).name for c in report.cases} == {f"test_{_first(kind)}.py", "test_leaky.py"}
     assert any(c.check == "keras_file_loads_in_a_fresh_process" for c in report.cases)
+    runs = [user_runs[kind, "importlib"]] + ([user_runs[kind, "plain"]] if kind == "src" else [])
+    for run in runs:
+        assert run.returncode == 0, (run.args, run.stdout[-3000:], run.stderr[-3000:])
+        assert "6 passed" in run.stdout, run.stdout[-500:]  # 2 layers x (2 devices + 1)
 
 
 def test_sync_check_finds_stale_missing_and_edited_files(projects, tmp_path):
