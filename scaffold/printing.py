@@ -245,6 +245,8 @@ class TensorFlowPrinter(StrPrinter):
         base, exponent = expr.as_base_exp()
         if exponent == sympy.S.Half:
             return f"tf.math.sqrt({self._print(base)})"
+        if exponent == -sympy.S.Half:  # one kernel, not a square root and a division
+            return f"tf.math.rsqrt({self._print(base)})"
         if exponent.is_number and exponent.is_negative:
             # Only reached outside a product (StrPrinter's Mul prints these as a denominator).
             return f"(1 / {self.parenthesize(sympy.Pow(base, -exponent), PRECEDENCE['Mul'])})"
@@ -433,6 +435,16 @@ for _reduction in TF_REDUCTIONS:
 # Every table entry and the generic function path share one method.
 for _func in TF_FUNCTIONS:
     setattr(TensorFlowPrinter, f"_print_{_func.__name__}", TensorFlowPrinter._print_Function)
+
+
+def _print_exp(self: TensorFlowPrinter, expr: sympy.exp) -> str:
+    # exp(log_softmax(u)) is the softmax: TensorFlow's one kernel (shifted by the max).
+    if isinstance(expr.args[0], LogSoftmax):
+        return f"tf.nn.softmax({_unwrapped(self._print(expr.args[0].args[0]))}, axis={self.axis})"
+    return self._print_Function(expr)
+
+
+TensorFlowPrinter._print_exp = _print_exp
 
 
 def _tensors_first(args: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:

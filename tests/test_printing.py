@@ -29,7 +29,7 @@ KNOWN_TF = {
     *(f"tf.math.{name}" for name in ("sigmoid", "softplus", "log1p", "expm1")),
     *("tf.math.logical_not", "tf.where", "tf.zeros_like", "tf.ones_like", "tf.constant"),
     *(f"tf.math.reduce_{name}" for name in ("sum", "mean", "max", "min", "logsumexp")),
-    *("tf.norm", "tf.nn.log_softmax", "tf.math.divide_no_nan"),
+    *("tf.norm", "tf.nn.log_softmax", "tf.nn.softmax", "tf.math.divide_no_nan", "tf.math.rsqrt"),
     "tf.float64",
     "tf.raw_ops.SoftplusGrad",
 }
@@ -188,7 +188,7 @@ def _stand_in_tf() -> types.SimpleNamespace:
     functions.update(abs=abs, maximum=max, minimum=min, equal=float.__eq__)
     functions.update(not_equal=float.__ne__, logical_not=lambda a: not a)
     functions.update(logical_and=lambda a, b: a and b, logical_or=lambda a, b: a or b)
-    functions.update(sigmoid=lambda u: 1 / (1 + math.exp(-u)))
+    functions.update(sigmoid=lambda u: 1 / (1 + math.exp(-u)), rsqrt=lambda u: 1 / math.sqrt(u))
     return types.SimpleNamespace(
         raw_ops=types.SimpleNamespace(
             SoftplusGrad=lambda gradients, features: gradients / (1 + math.exp(-features))
