@@ -25,7 +25,6 @@ from .mathtext import math_text
 from .parse import ParsedExpression
 from .printing import to_printable
 from .reductions import (
-    AxisSize,
     DivideNoNan,
     Norm,
     ReduceMax,
@@ -163,7 +162,7 @@ def analyze(
     taken = {s.name for s in spec.variables} | set(reserved_names)
     weights = {w.symbol: w.default for w in spec.weights}
     backward = [guard(to_printable(e), spec.inputs, weights) for e in gradients]
-    if rows:  # the code computes u - logsumexp(u) from u - max(u): see reductions.LogSoftmax
+    if rows and spec.stabilize:  # u - logsumexp(u) from u - max(u): reductions.LogSoftmax
         forward, backward = shifted(forward), [shifted(e) for e in backward]
     forward_temps, grad_temps, forward_out, grad_outs = _share(
         to_printable(forward), backward, spec.save, taken
@@ -212,9 +211,7 @@ def vector_jacobian_products(forward: sympy.Expr, spec: LayerSpec) -> dict:
 
     ``UPSTREAM`` times the Jacobian, by the reverse pass of ``reductions.vjp``.
     """
-    products = vjp(
-        forward, spec.variables, UPSTREAM, elementwise_symbols(spec), AxisSize(spec.inputs[0])
-    )
+    products = vjp(forward, spec.variables, UPSTREAM, elementwise_symbols(spec))
     return dict(zip(spec.variables, products, strict=True))
 
 

@@ -150,7 +150,7 @@ def _render_layer(
     if kind == LOSS:
         loss = loss_formula(parsed, options)
         parsed, options = loss.parsed, dataclasses.replace(options, inputs=loss.inputs)
-    spec = build_spec(parsed, **dataclasses.asdict(options))
+    spec = build_spec(parsed, **dataclasses.asdict(options), unused_inputs=kind == LOSS)
     symbols = {s.name for s in spec.variables}
     name = name if name is not None else default_name(parsed.text, symbols)
     check_name(name, in_package=package_name(out) is not None)

@@ -74,7 +74,7 @@ def explain(expression: str, loss: bool = False, **options) -> Explanation:
     if loss:
         formula = loss_formula(parsed, Options(**options))
         parsed, options = formula.parsed, {**options, "inputs": formula.inputs}
-    spec = build_spec(parsed, **options)
+    spec = build_spec(parsed, **options, unused_inputs=loss)
     names = internal_names("op", {s.name for s in spec.variables})
     analysis = analyze(parsed, spec, reserved_names=frozenset({"op", *names.values()}))
     reduces = has_reductions(analysis.forward)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import sympy
 
 from .analyze import UPSTREAM, Analysis, elementwise_symbols
-from .reductions import AxisSize, ReduceMean, _over_axis, _tidy, nodes
+from .reductions import ReduceMean, _over_axis, _tidy, axis_size, nodes
 
 #: The reduction rule, as explain states it once before the steps.
 REDUCTION_RULE = (
@@ -55,7 +55,6 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
     arguments = {node: node.args[0].xreplace(symbols) for node in order}
     outer = forward.xreplace(symbols)
     elementwise = elementwise_symbols(spec)
-    size = AxisSize(spec.inputs[0])
     per_element = elementwise | {DY} if not _row_constant(forward, elementwise) else elementwise
     setup = [
         step(0, f"{node.word} becomes a symbol", symbols[node], node.func(arguments[node]))
@@ -69,11 +68,11 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
         total = DY * direct
         rule = f"direct term: dy*df/d{variable}"
         if variable not in elementwise:  # one value per row: the sum of what each element sends
-            total = _over_axis(total, per_element, size)
+            total = _over_axis(total, per_element)
             rule += f", summed over the axis ({variable} is one value broadcast to the row)"
         steps.append(step(0, rule, _d(variable), total))
         partials = {node: _partial(walker, outer, symbols[node], steps, make) for node in order}
-        adjoints = {node: _over_axis(DY * partials[node], per_element, size) for node in order}
+        adjoints = {node: _over_axis(DY * partials[node], per_element) for node in order}
         for node in reversed(order):
             r = symbols[node]
             steps.append(
@@ -86,6 +85,7 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
                 )
             )
             h = arguments[node]
+            size = axis_size(node.args[0], elementwise)
             inner = _transpose(node, h, r, adjoints[node], size)
             steps.append(
                 step(0, f"transpose of {node.word}: {TRANSPOSE_TEXT[node.word]}", _d("u"), inner)
@@ -105,7 +105,7 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
                     )
         values = {symbols[node]: node for node in order}
         means = {node.args[0]: node for node in order if isinstance(node, ReduceMean)}
-        ours = _tidy(total.xreplace(values), DY, elementwise, size, means)
+        ours = _tidy(total.xreplace(values), DY, elementwise, means)
         shown = analysis.shown_gradients[index].xreplace({UPSTREAM: DY})
         results.append((variable.name, tuple(steps), ours, shown))
     return results

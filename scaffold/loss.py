@@ -64,6 +64,11 @@ def loss_formula(parsed: ParsedExpression, options) -> LossFormula:
             hint="a loss is a formula in the target and the prediction (--inputs t,p names"
             " them); write constants as numbers",
         )
+    if not parsed.symbols:
+        raise InputError(
+            f"the loss's formula uses neither {names[0]} nor {names[1]}: it is a constant",
+            hint=f"a loss compares the prediction {names[1]} with the target {names[0]}",
+        )
     symbols = {s.name: s for s in parsed.symbols}
     elementwise = frozenset(symbols[name] for name in names if name in symbols)
     averaged = not row_constant(parsed.expr, elementwise)

@@ -67,7 +67,8 @@ class MathTextPrinter(StrPrinter):
         return f"({u} - logsumexp({u}))"
 
     def _print_AxisSize(self, expr: sympy.Basic) -> str:
-        return "n"  # the length of the axis a reduction runs over
+        # The length of the axis a reduction runs over (not "n": a user's symbol may be n).
+        return f"len({self.stringify(expr.args, ', ')})"
 
     def _print_DivideNoNan(self, expr: sympy.Basic) -> str:
         return f"divide_no_nan({self.stringify(expr.args, ', ')})"

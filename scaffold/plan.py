@@ -17,10 +17,11 @@ from .mathtext import math_text
 from .names import class_name_for, fresh_name
 from .pointplan import lost_text, point_tables
 from .printing import TensorFlowPrinter
+from .reductions import row_constant
 from .reference import References
 from .rowplan import lost_text as row_lost_text
 from .rowplan import named_upstream, row_tables
-from .rows import WIDTH, RowReferences
+from .rows import WIDTH, RowReferences, channel_values
 
 #: The API of templates/scaffold_checks.py.jinja the test template is written for: bump it
 #: with any change there that older generated tests cannot use.
@@ -50,6 +51,7 @@ class VariablePlan:
     update_code: str = ""  # new value assigned in Layer.call after each training call, or ""
     update_plain: str = ""  # the same with plain weight names, for the generated test
     update_text: str = ""
+    test_values: str = ""  # rows: a per-channel weight's test value in each channel (tuple)
 
     @property
     def trainable(self) -> bool:
@@ -109,6 +111,8 @@ class LayerPlan:
     averaged: bool = False  # a loss's elementwise formula, averaged over the last axis
     row_valued: bool = False  # f has one value per row: the output's axis has size 1
     width: int = 0  # the length of the test rows' axis (``rows.WIDTH``); 0: elementwise
+    # Indices of the inputs f reads only through reductions: their axis is 1 in f's shape.
+    reduced_inputs: tuple[int, ...] = ()
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -211,6 +215,11 @@ def build_plan(
                     "" if update is None else TensorFlowPrinter(like=symbol.name).doprint(update)
                 ),
                 update_text="" if update is None else math_text(update),
+                test_values=(
+                    repr(channel_values(weight.default))
+                    if reduces and weight is not None and weight.shape == "channel"
+                    else ""
+                ),
             )
         )
     backward_uses |= {s for _, e in analysis.grad_temps for s in e.free_symbols}
@@ -239,8 +248,12 @@ def build_plan(
         stable_text=math_text(analysis.stable) if analysis.rewrites else "",
         rewrites=analysis.rewrites,
         forward_lines=forward_lines,
-        forward_return=_broadcast_to_inputs(
-            printer.doprint_shaped(forward_out), analysis.forward, spec.inputs
+        forward_return=(
+            printer.doprint_shaped(forward_out)
+            if reduces  # f's shape is its inputs' with the reduced axis kept where it reduces
+            else _broadcast_to_inputs(
+                printer.doprint_shaped(forward_out), analysis.forward, spec.inputs
+            )
         ),
         grad_lines=grad_lines,
         saved=tuple(saved),
@@ -264,6 +277,13 @@ def build_plan(
         axis=str(spec.axis) if reduces else "",
         row_valued=reduces and refs.row_valued,
         width=WIDTH if reduces else 0,
+        reduced_inputs=tuple(
+            i
+            for i, x in enumerate(spec.inputs)
+            if reduces
+            and x in analysis.forward.free_symbols
+            and row_constant(analysis.forward, {x})
+        ),
         loss=loss is not None,
         averaged=loss is not None and loss.averaged,
     )

@@ -54,6 +54,11 @@ class ReduceSum(Reduction):
 
     word = "sum"
 
+    @classmethod
+    def eval(cls, arg: sympy.Expr) -> sympy.Expr | None:
+        """sum(0) is 0 (a derivative's DiracDelta terms taken as 0 leave such sums)."""
+        return sympy.S.Zero if arg.is_zero else None
+
 
 class ReduceMean(Reduction):
     """mean(u): the mean over the axis."""
@@ -104,9 +109,12 @@ class LogSoftmax(sympy.Function):
 
 
 class AxisSize(sympy.Function):
-    """The length of the feature axis of its argument (a number at run time)."""
+    """The length of the feature axis of its arguments broadcast together.
 
-    nargs = 1
+    A number at run time: how many elements a value of one per row stands for, where it
+    meets them.
+    """
+
     is_real = True
     is_positive = True
 
@@ -228,19 +236,28 @@ def row_constant(expr: sympy.Expr, elementwise: frozenset[sympy.Symbol]) -> bool
     return not (hidden.free_symbols & elementwise)
 
 
+def axis_size(expr: sympy.Expr, elementwise: frozenset[sympy.Symbol]) -> sympy.Expr:
+    """The axis length where ``expr`` has its elements: its elementwise symbols broadcast.
+
+    Not the first input's: in a - mean(b) the mean runs over b's axis, which a may not share.
+    """
+    hidden = expr.replace(lambda n: isinstance(n, (Reduction, AxisSize)), lambda n: sympy.S.One)
+    symbols = sorted(hidden.free_symbols & elementwise, key=lambda s: s.name)
+    return AxisSize(*symbols)
+
+
 def vjp(
     forward: sympy.Expr,
     variables: Sequence[sympy.Symbol],
     upstream: sympy.Expr,
     elementwise: frozenset[sympy.Symbol],
-    size: sympy.Expr,
 ) -> list[sympy.Expr]:
     """The vector-Jacobian product of ``forward`` with ``upstream``, for each variable.
 
     ``elementwise``: the symbols with a value per element (inputs, per-channel weights);
-    everything else, and every reduction, has one value per row. ``size`` is the axis length
-    (``AxisSize``). The results hold the reduction nodes themselves, so the forward pass and
-    the backward pass share them (``cse``).
+    everything else, and every reduction, has one value per row. The results hold the
+    reduction nodes themselves, so the forward pass and the backward pass share them
+    (``cse``).
     """
     order = nodes(forward)
     symbols = {node: sympy.Dummy(f"r{index}", real=True) for index, node in enumerate(order)}
@@ -258,16 +275,17 @@ def vjp(
         v: (
             upstream * real_derivative(outer, v)
             if v in elementwise
-            else _over_axis(upstream * real_derivative(outer, v), per_element, size)
+            else _over_axis(upstream * real_derivative(outer, v), per_element)
         )
         for v in variables
     }
     adjoints = {
-        node: _over_axis(upstream * real_derivative(outer, symbols[node]), per_element, size)
+        node: _over_axis(upstream * real_derivative(outer, symbols[node]), per_element)
         for node in order
     }
     for node in reversed(order):  # every node before the nodes inside it
         h, r = arguments[node], symbols[node]
+        size = axis_size(node.args[0], elementwise)  # where h, and so its adjoint, lives
         inner = TRANSPOSES[type(node)](h, r, adjoints[node], size)
         for v in variables:
             through = inner * real_derivative(h, v)
@@ -280,10 +298,10 @@ def vjp(
                 adjoints[other] += _over_axis(partial, elementwise, size, broadcast=True)
     values = {symbols[node]: node for node in order}
     means = {node.args[0]: node for node in order if isinstance(node, ReduceMean)}
-    return [_tidy(grads[v].xreplace(values), upstream, elementwise, size, means) for v in variables]
+    return [_tidy(grads[v].xreplace(values), upstream, elementwise, means) for v in variables]
 
 
-def _tidy(expr, upstream, elementwise, size, means) -> sympy.Expr:
+def _tidy(expr, upstream, elementwise, means) -> sympy.Expr:
     """A vector-Jacobian product with fewer passes over the data.
 
     Sums of forward values only are expanded (the sum of x - mean(x) is 0: SymPy sees
@@ -295,10 +313,11 @@ def _tidy(expr, upstream, elementwise, size, means) -> sympy.Expr:
         (argument,) = node.args
         if upstream in argument.free_symbols:
             return node
+        size = axis_size(argument, elementwise)
         total = _over_axis(sympy.expand_mul(argument), elementwise, size, broadcast=True)
         total = total.replace(
             lambda n: isinstance(n, ReduceSum) and n.args[0] in means,
-            lambda n: size * means[n.args[0]],
+            lambda n: axis_size(n.args[0], elementwise) * means[n.args[0]],
         )
         return total if sympy.count_ops(total) <= sympy.count_ops(node) else node
 
@@ -309,7 +328,7 @@ def _tidy(expr, upstream, elementwise, size, means) -> sympy.Expr:
 def _over_axis(
     expr: sympy.Expr,
     elementwise: frozenset[sympy.Symbol],
-    size: sympy.Expr,
+    size: sympy.Expr | None = None,
     broadcast: bool = False,
 ) -> sympy.Expr:
     """The sum of ``expr`` over the axis: the adjoint of a value broadcast along it.

@@ -85,9 +85,11 @@ def lost_text(refs: RowReferences) -> str:
         return ""
     shown = "; ".join("(" + ", ".join(f"{v:g}" for v in row) + ")" for row in refs.lost)
     return (
-        f"In float32 this code loses precision at the rows {shown} (rounding on the way is"
-        " large against the result, e.g. the mean's against x - mean): the extreme-row test"
-        " leaves them out. Use float64 there, or centre the input"
+        f"In float32 this code loses precision at the rows {shown} (run in float32 it is NaN,"
+        " infinite, or off by more than the extreme check's tolerance: overflow on the way,"
+        " or rounding that is large against the result, such as the mean's against"
+        " x - mean): the extreme-row test leaves them out. Use float64 there, or rescale or"
+        " centre the input"
     )
 
 

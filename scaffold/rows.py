@@ -31,6 +31,7 @@ from .analyze import (
 )
 from .errors import DomainError
 from .functions import MPMATH_NAMESPACE, real_derivative
+from .mathtext import math_text
 from .precision import EXTREME_TOLERANCE
 from .reductions import MPMATH_NAMESPACE as EXPLICIT_NAMESPACE
 from .reductions import ReduceMax, ReduceMin, explicit, row_constant
@@ -62,6 +63,7 @@ EXTREME_ROWS = (
     (100.0, -30.0, 30.0, -100.0, 0.5),
 )
 MAX_FINITE = 1e30  # as ``reference.MAX_FINITE``: representable in float32 with room to spare
+CHANNEL_STEP = 0.125  # a per-channel weight's test values: its initial value plus k steps
 WELL_INSIDE = 1e150  # a test row's values stay this far inside float64's range
 
 
@@ -99,11 +101,12 @@ def row_references(analysis: Analysis) -> RowReferences:
     values_at = _evaluator(analysis, elementwise, row_valued)
     near_kink = _kink_distance(analysis, elementwise)
     screen = CodeRows(analysis, elementwise, row_valued)
-    found, dropped = [], []
+    found, dropped, on_kinks = [], [], 0
     for candidates in (ROWS, SHIFTED_ROWS, POSITIVE_ROWS):
         for index in range(len(candidates)):
             rows = tuple(candidates[(index + k) % len(candidates)] for k in range(len(spec.inputs)))
             if near_kink(rows):
+                on_kinks += 1
                 continue
             values = values_at(rows, _upstream(index, row_valued), WELL_INSIDE)
             # As at elementwise test points: a row where the code in float64 itself misses
@@ -114,6 +117,15 @@ def row_references(analysis: Analysis) -> RowReferences:
                 found.append(values)
         if len(found) >= MIN_ROWS:
             break
+    if len(found) < MIN_ROWS and on_kinks > len(dropped):
+        kinks = ", ".join(f"{math_text(k)} = 0" for k in kink_functions(analysis.forward)[:3])
+        raise DomainError(
+            f"f has a kink or a step that a row of any values meets ({kinks}): at every test"
+            " row an element sits on it, where the derivative is only a convention, so"
+            " scaffold cannot check the gradient",
+            hint="a kink at a row's own extremum (x - amax(x) = 0) always has an element on"
+            " it; write the formula so that its kinks are at fixed values",
+        )
     if len(found) < MIN_ROWS:
         raise DomainError(
             f"f or its gradient is not finite and real at enough test rows away from kinks"
@@ -174,9 +186,15 @@ class CodeRows:
     def _envs(self, cells: tuple) -> list[dict]:
         n = len(self.spec.inputs)
         dy = cells[n]
+        channels = {
+            w.symbol: channel_values(w.default)
+            for w in self.spec.weights
+            if w.symbol in self.elementwise
+        }
         return [
             {
                 **self.weights,
+                **{symbol: values[j] for symbol, values in channels.items()},
                 **{x: cells[k][j] for k, x in enumerate(self.spec.inputs)},
                 UPSTREAM: dy[0] if self.row_valued else dy[j],
             }
@@ -241,7 +259,7 @@ def _kink_distance(analysis: Analysis, elementwise: frozenset):
             if symbol in spec.inputs:
                 given += [mpmath.mpf(v) for v in rows[spec.inputs.index(symbol)]]
             else:
-                given += [weights[symbol]] * WIDTH
+                given += [mpmath.mpf(v) for v in channel_values(weights[symbol])]
         given += [weights[w.symbol] for w in spec.weights if w.symbol not in per_element]
         try:
             values = function(*given)
@@ -250,6 +268,15 @@ def _kink_distance(analysis: Analysis, elementwise: frozenset):
         return any(_real_float(v) is not None and abs(_real_float(v)) < NEIGHBOUR for v in values)
 
     return near
+
+
+def channel_values(default) -> tuple[float, ...]:
+    """A per-channel weight's value in each channel of the test rows.
+
+    All different, so a gradient or a value sent to the wrong channel shows (the layer
+    starts them equal).
+    """
+    return tuple(float(default) + CHANNEL_STEP * k for k in range(WIDTH))
 
 
 def _upstream(index: int, row_valued: bool) -> tuple[float, ...]:
@@ -282,6 +309,7 @@ def _evaluator(analysis: Analysis, elementwise: frozenset, row_valued: bool):
     modules = [{**MPMATH_NAMESPACE, **EXPLICIT_NAMESPACE}, "mpmath"]
     function = sympy.lambdify(arguments + scalars, exprs, modules=modules)
     exact = {w.symbol: sympy.Rational(w.default) for w in spec.weights}
+    step = sympy.Rational(CHANNEL_STEP)
     shapes = [len(per_element.get(v, [v])) for v in spec.variables]
 
     def values_at(rows, dy, limit):
@@ -295,8 +323,8 @@ def _evaluator(analysis: Analysis, elementwise: frozenset, row_valued: bool):
             if symbol in spec.inputs:
                 row = rows[spec.inputs.index(symbol)]
                 given += [mpmath.mpf(v) for v in row]
-            else:
-                given += [defaults[symbol]] * WIDTH
+            else:  # a per-channel weight: see channel_values
+                given += [defaults[symbol] + mpmath.mpf(step.p) / step.q * k for k in range(WIDTH)]
         given += [mpmath.mpf(v) for v in dy]
         try:
             results = function(*given, *(defaults[s] for s in scalars))

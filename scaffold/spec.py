@@ -73,8 +73,13 @@ def build_spec(
     stabilize: bool = True,
     save: str = "reuse",
     axis: int = -1,
+    unused_inputs: bool = False,
 ) -> LayerSpec:
-    """Check the options against the expression and each other; raise ``InputError``."""
+    """Check the options against the expression and each other; raise ``InputError``.
+
+    ``unused_inputs``: ``--inputs`` may name inputs the formula does not use (a loss's
+    target, in a regulariser of the prediction alone).
+    """
     if save not in SAVE_POLICIES:
         raise InputError(
             f"--save must be one of {', '.join(SAVE_POLICIES)}, not {save!r}",
@@ -92,9 +97,9 @@ def build_spec(
     weight_names = [w.symbol.name for w in weights]
     _no_duplicates(weight_names, "--param/--state")
     weights = _apply_shapes(weights, param_shapes)
-    input_symbols = _inputs(inputs, free, set(weight_names), parsed)
+    input_symbols = _inputs(inputs, free, set(weight_names), parsed, unused_inputs)
     warnings = []
-    if input_symbols[0].name not in free:
+    if input_symbols[0].name not in free and not unused_inputs:
         name = input_symbols[0].name
         warnings.append(
             f"f does not depend on its input {name}: the layer outputs f's value in the shape"
@@ -252,7 +257,11 @@ def _apply_shapes(weights: list[Weight], param_shapes: tuple[str, ...]) -> list[
 
 
 def _inputs(
-    text: str | None, free: dict, weight_names: set[str], parsed: ParsedExpression
+    text: str | None,
+    free: dict,
+    weight_names: set[str],
+    parsed: ParsedExpression,
+    unused_allowed: bool = False,
 ) -> tuple[sympy.Symbol, ...]:
     if text is None:
         names = sorted(set(free) - weight_names)
@@ -280,14 +289,14 @@ def _inputs(
             )
         unused = [n for n in names if n not in free]
         used = [n for n in names if n in free]
-        if unused and used:
+        if unused and used and not unused_allowed:
             raise InputError(
                 f"--inputs {', '.join(unused)}: the expression does not use"
                 f" {' or '.join(repr(n) for n in unused)}; the layer would ignore the input"
                 " and give it the gradient 0",
                 hint=f"remove it from the list: --inputs {','.join(used)}",
             )
-        if unused and len(names) > 1:
+        if not used and len(names) > 1:
             raise InputError(
                 f"--inputs {', '.join(names)}: the expression uses none of them",
                 hint="a formula of weights only takes one input, which gives its output shape",

@@ -20,7 +20,15 @@ from collections.abc import Callable
 import sympy
 
 from .functions import Expm1, Log1p, LogAddExp, LogCosh, Sigmoid, Softplus, StableBlock
-from .reductions import DivideNoNan, LogSumExp, Norm, ReduceSum, Reduction
+from .reductions import (
+    AxisSize,
+    DivideNoNan,
+    LogSumExp,
+    Norm,
+    ReduceMean,
+    ReduceSum,
+    Reduction,
+)
 
 Rule = Callable[[sympy.Basic], sympy.Basic | None]
 
@@ -209,6 +217,31 @@ def _sum_exp(node: sympy.Basic) -> sympy.Basic | None:
     return None
 
 
+def _mean_exp(node: sympy.Basic) -> sympy.Basic | None:
+    """mean(exp(u)) -> exp(logsumexp(u) - log(len(u))).
+
+    So log(mean(exp(u))) (a smooth max) becomes logsumexp(u) - log(len(u)), finite at a
+    row holding 1000.
+    """
+    if isinstance(node, ReduceMean) and _exp_argument(node.args[0]) is not None:
+        u = _exp_argument(node.args[0])
+        size = AxisSize(*sorted(u.free_symbols, key=lambda s: s.name))
+        return sympy.exp(LogSumExp(u) - sympy.log(size))
+    return None
+
+
+def _log_of_exp(node: sympy.Basic) -> sympy.Basic | None:
+    """log(exp(v)*c) -> v + log(c) where v holds a reduction (log(exp(L)/len(x)))."""
+    if not (isinstance(node, sympy.log) and isinstance(node.args[0], sympy.Mul)):
+        return None
+    factors = node.args[0].args
+    for index, factor in enumerate(factors):
+        if isinstance(factor, sympy.exp) and factor.args[0].atoms(Reduction):
+            rest = sympy.Mul(*(f for i, f in enumerate(factors) if i != index))
+            return factor.args[0] + sympy.log(rest)
+    return None
+
+
 def _exp_product(node: sympy.Basic) -> sympy.Basic | None:
     """exp(a)*exp(b) -> exp(a+b) where one of them holds a reduction.
 
@@ -228,10 +261,14 @@ def _norm(node: sympy.Basic) -> sympy.Basic | None:
     if not (isinstance(node, sympy.Pow) and node.exp in (sympy.S.Half, -sympy.S.Half)):
         return None
     base = node.base
-    if isinstance(base, ReduceSum) and isinstance(base.args[0], sympy.Pow):
+    if isinstance(base, (ReduceSum, ReduceMean)) and isinstance(base.args[0], sympy.Pow):
         u, power = base.args[0].as_base_exp()
-        if power == 2:
-            return Norm(u) if node.exp > 0 else 1 / Norm(u)
+        if power != 2:
+            return None
+        root = Norm(u)  # sqrt(mean(u**2)) = norm(u)/sqrt(len(u))
+        if isinstance(base, ReduceMean):
+            root = root / sympy.sqrt(AxisSize(*sorted(u.free_symbols, key=lambda s: s.name)))
+        return root if node.exp > 0 else 1 / root
     return None
 
 
@@ -274,8 +311,10 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("exp(u)/(1+exp(u)) -> sigmoid(u)", _exp_times_sigmoid),
     ("exp(u)-1 -> expm1(u)", _expm1),
     ("sum(exp(u)) -> exp(logsumexp(u))", _sum_exp),
+    ("mean(exp(u)) -> exp(logsumexp(u) - log(len(u)))", _mean_exp),
+    ("log(exp(a)*b) -> a + log(b)", _log_of_exp),
     ("exp(a)*exp(b) -> exp(a+b)", _exp_product),
-    ("sqrt(sum(u**2)) -> norm(u)", _norm),
+    ("sqrt(sum(u**2)) -> norm(u), sqrt(mean(u**2)) -> norm(u)/sqrt(len(u))", _norm),
     ("u/norm(u) -> u/norm(u), 0 where u = 0", _normalized),
 )
 

@@ -54,8 +54,8 @@ def test_new_loss_writes_the_op_the_loss_class_and_its_test(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (
-        "gradient for y_pred = dy*((1 - y_true)*sigmoid(y_pred) - y_true*sigmoid(-y_pred))/n"
-        in (result.output)
+        "gradient for y_pred = dy*((1 - y_true)*sigmoid(y_pred) - y_true*sigmoid(-y_pred))"
+        "/len(y_pred, y_true)" in (result.output)
     )
     module = (tmp_path / "bce_logits.py").read_text()
     assert "class BceLogits(keras.losses.Loss):" in module
@@ -162,3 +162,27 @@ def test_a_loss_module_records_how_to_regenerate_it(tmp_path):
     plan, _ = render_layer(CCE, name="cce", out=tmp_path, kind=LOSS, timeout=None)
     assert plan.loss and not plan.averaged and plan.command.startswith("scaffold new-loss")
     assert "--inputs" not in plan.command  # y_true,y_pred: the default
+
+
+def test_labels_one_rank_below_the_predictions_are_not_broadcast(tmp_path):
+    """Labels (B,) against a Dense(1) output (B, 1): the loss of each sample, as Keras's
+    own losses give it, not a (B, B) broadcast of every label against every output."""
+    import keras
+
+    generate("(y_pred - y_true)**2", name="squared", out=tmp_path, kind=LOSS)
+    spec = importlib.util.spec_from_file_location("loss_squared", tmp_path / "squared.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    labels = np.array([1.0, 0.0, 1.0, 0.0], "float32")
+    outputs = np.array([[0.9], [0.2], [0.7], [0.1]], "float32")
+    ours = float(module.Squared()(labels, outputs))
+    assert ours == pytest.approx(float(keras.losses.MeanSquaredError()(labels, outputs)))
+
+
+def test_a_loss_may_leave_the_target_out(tmp_path):
+    """An entropy regulariser of the prediction alone: the target's gradient is 0."""
+    result = generate("-sum(y_pred*log(y_pred))", name="entropy", out=tmp_path, kind=LOSS)
+    assert "class Entropy(keras.losses.Loss)" in result.changes[0].path.read_text()
+    assert not result.plan.warnings
+    with pytest.raises(InputError, match="uses neither"):
+        generate("2", name="constant", out=tmp_path, kind=LOSS)

@@ -91,6 +91,9 @@ def test_sum_of_a_channel_weight_is_a_reduction_of_a_row():
         ("3*x/norm(x)", "DivideNoNan(3*x, Norm(x))"),
         # Already finite at a zero row: left alone.
         ("x/sqrt(sum(x**2) + 1e-6)", "x/sqrt(ReduceSum(x**2) + 1/1000000)"),
+        # The mean forms: a smooth max, and the root mean square.
+        ("log(mean(exp(x)))", "log(1/AxisSize(x)) + LogSumExp(x)"),
+        ("sqrt(mean(x**2))", "Norm(x)/sqrt(AxisSize(x))"),
     ],
 )
 def test_stable_forms_of_reductions(expression, stable):
@@ -353,3 +356,55 @@ def test_generation_works_in_a_process_that_imported_tensorflow(ops, tmp_path):
     assert "tensorflow" in sys.modules  # the ``ops`` fixture imported the layers
     result = generate("x - mean(x)", name="centred", out=tmp_path)  # the default budget
     assert result.changes[0].path.exists()
+
+
+def test_steps_of_a_reduction_and_no_stabilize_generate(tmp_path):
+    """sign(x - mean(x)): the DiracDelta terms are 0, and so is the sum of them (it was an
+    internal error); --no-stabilize keeps x - logsumexp(x) as typed."""
+    generate("x*sign(x - mean(x))", name="signs", out=tmp_path)
+    plain = analyze(
+        parse("x - logsumexp(x)"), build_spec(parse("x - logsumexp(x)"), stabilize=False)
+    )
+    assert "LogSoftmax" not in str(plain.forward_temps) + str(plain.forward_out)
+
+
+def test_a_kink_every_row_meets_is_refused_with_its_reason():
+    with pytest.raises(InputError) as caught:
+        row_references(_analysis("x*Heaviside(x - amax(x))"))
+    assert "x - amax(x) = 0" in str(caught.value) and "kink" in str(caught.value)
+
+
+def test_the_axis_length_is_where_the_reduction_runs(tmp_path):
+    """a - mean(b) with b wider than a: the mean divides by b's length, not a's, and the
+    output keeps a's shape with the axis b's mean kept; per-channel test values differ."""
+    import tensorflow as tf
+
+    generate("a - mean(b)", name="centred_by", out=tmp_path, options=Options(inputs="a,b"))
+    spec = importlib.util.spec_from_file_location("centred_by", tmp_path / "centred_by.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(2)
+    for a_shape in ((2, 3), (2, 1)):
+        a = tf.constant(rng.normal(size=a_shape))
+        b = tf.constant(rng.normal(size=(2, 5)))
+        dy = tf.constant(rng.normal(size=(2, a_shape[1])))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([a, b])
+            ours = module.centred_by(a, b)
+            theirs = a - tf.reduce_mean(b, axis=-1, keepdims=True)
+        for mine, autodiff in zip(
+            tape.gradient(ours, [a, b], dy), tape.gradient(theirs, [a, b], dy), strict=True
+        ):
+            np.testing.assert_allclose(mine, autodiff, rtol=1e-12, atol=1e-12)
+    layer = module.CentredBy()
+    assert tuple(layer.compute_output_shape([(None, 1), (None, 5)])) == (None, 1)
+    test = (tmp_path / "test_centred_by.py").read_text()
+    assert "len(b)" in (tmp_path / "centred_by.py").read_text()
+    assert "checks.Weight(" not in test  # no weights here; see the channel case below
+    ln = generate(
+        "x*g - mean(x*g)",
+        name="channels",
+        out=tmp_path,
+        options=Options(params=("g=1",), param_shapes=("g=channel",)),
+    )
+    assert "test_values=(1.0, 1.125, 1.25, 1.375, 1.5)" in ln.test_path.read_text()
