@@ -181,6 +181,34 @@ def _main(
     """
 
 
+OutOpt = Annotated[
+    Path,
+    typer.Option("--out", help="Folder for NAME.py (created with its parents if missing)."),
+]
+TestsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tests",
+        help="Folder for test_NAME.py and the shared scaffold_checks.py, e.g. tests/layers;"
+        " the test imports the module by its package path. Default: the --out folder.",
+        show_default=False,
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Overwrite existing files whose content differs.")
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Show what would be written, and diffs; write nothing. Exits as the real run"
+        " would: 2 if a file with different content is in the way (without --force).",
+    ),
+]
+ValidateOpt = Annotated[
+    bool,
+    typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
+]
 AxisOpt = Annotated[
     int,
     typer.Option(
@@ -203,34 +231,11 @@ def new_layer(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path,
-        typer.Option("--out", help="Folder for NAME.py (created with its parents if missing)."),
-    ] = Path("."),
-    tests: Annotated[
-        Path | None,
-        typer.Option(
-            "--tests",
-            help="Folder for test_NAME.py and the shared scaffold_checks.py, e.g. tests/layers;"
-            " the test imports the module by its package path. Default: the --out folder.",
-            show_default=False,
-        ),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite existing files whose content differs.")
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Show what would be written, and diffs; write nothing. Exits as the real run"
-            " would: 2 if a file with different content is in the way (without --force).",
-        ),
-    ] = False,
-    validate: Annotated[
-        bool,
-        typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
-    ] = False,
+    out: OutOpt = Path("."),
+    tests: TestsOpt = None,
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
+    validate: ValidateOpt = False,
     device: DeviceOpt = "all",
     validate_timeout: ValidateTimeoutOpt = 900.0,
     timeout: BudgetOpt = 10.0,
@@ -305,18 +310,8 @@ def new_loss(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path,
-        typer.Option("--out", help="Folder for NAME.py (created with its parents if missing)."),
-    ] = Path("."),
-    tests: Annotated[
-        Path | None,
-        typer.Option(
-            "--tests",
-            help="Folder for test_NAME.py and the shared scaffold_checks.py. Default: --out.",
-            show_default=False,
-        ),
-    ] = None,
+    out: OutOpt = Path("."),
+    tests: TestsOpt = None,
     inputs: Annotated[
         str | None,
         typer.Option(
@@ -325,16 +320,9 @@ def new_loss(
             show_default=False,
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite existing files whose content differs.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
-    ] = False,
-    validate: Annotated[
-        bool,
-        typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
-    ] = False,
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
+    validate: ValidateOpt = False,
     device: DeviceOpt = "all",
     validate_timeout: ValidateTimeoutOpt = 900.0,
     timeout: BudgetOpt = 10.0,
@@ -349,11 +337,13 @@ def new_loss(
 ) -> None:
     """Write NAME.py (the op with an exact custom gradient + a keras.losses.Loss) and its test.
 
-    The formula is in y_true and y_pred (or the --inputs names). An elementwise formula is
-    averaged over the last axis, as Keras's MSE, Huber and binary cross-entropy are; one that
-    already reduces over it (sum, logsumexp, ...) is not averaged again. The batch reduction
-    and sample_weight are Keras's. Example: scaffold new-loss
-    "log(cosh(y_pred - y_true))" --name log_cosh_loss --validate
+    The formula is in y_true and y_pred, or the two names of --inputs (target first).
+
+    Elementwise formulas are averaged over the last axis, as Keras's MSE and Huber are.
+
+    A formula that already reduces over it (sum, logsumexp, ...) is not averaged again.
+
+    Example: scaffold new-loss "log(cosh(y_pred - y_true))" --name log_cosh_loss --validate
     """
     from .api import LOSS, Options
 
