@@ -16,7 +16,7 @@ from collections.abc import Callable
 import sympy
 
 from .analyze import UPSTREAM, Analysis, elementwise_symbols
-from .reductions import ReduceMean, _over_axis, _tidy, axis_size, nodes
+from .reductions import vjp
 
 #: The reduction rule, as explain states it once before the steps.
 REDUCTION_RULE = (
@@ -42,95 +42,68 @@ def derivations(analysis: Analysis, walker: Callable, make: Callable) -> list[tu
     """One ``(name, steps, ours, shown)`` per variable, as ``explain.Explanation`` holds them.
 
     ``walker(variable)`` gives explain's rule-by-rule differentiator (its ``steps`` and
-    ``derive``); ``make`` is ``explain.Step``.
+    ``derive``); ``make`` is ``explain.Step``. The pass is ``reductions.vjp`` itself, run
+    once per variable with that differentiator and its steps recorded.
     """
-
-    def step(depth, rule, lhs, rhs):
-        return make(depth, rule, lhs, rhs, equation=True)
-
     spec = analysis.spec
-    forward = analysis.stable
-    order = nodes(forward)
-    symbols = {node: sympy.Symbol(f"r{index + 1}", real=True) for index, node in enumerate(order)}
-    arguments = {node: node.args[0].xreplace(symbols) for node in order}
-    outer = forward.xreplace(symbols)
     elementwise = elementwise_symbols(spec)
-    per_element = elementwise | {DY} if not _row_constant(forward, elementwise) else elementwise
-    setup = [
-        step(0, f"{node.word} becomes a symbol", symbols[node], node.func(arguments[node]))
-        for node in order
-    ]
-    setup.append(step(0, "f in terms of them", sympy.Symbol("f"), outer))
     results = []
     for index, variable in enumerate(spec.variables):
-        steps = list(setup)
-        direct = _partial(walker, outer, variable, steps, make)
-        total = DY * direct
-        rule = f"direct term: dy*df/d{variable}"
-        if variable not in elementwise:  # one value per row: the sum of what each element sends
-            total = _over_axis(total, per_element)
-            rule += f", summed over the axis ({variable} is one value broadcast to the row)"
-        steps.append(step(0, rule, _d(variable), total))
-        partials = {node: _partial(walker, outer, symbols[node], steps, make) for node in order}
-        adjoints = {node: _over_axis(DY * partials[node], per_element) for node in order}
-        for node in reversed(order):
-            r = symbols[node]
-            steps.append(
-                step(
-                    0,
-                    f"adjoint of {r}: the sum over the axis of what f (and every reduction"
-                    f" around {r}) sends it",
-                    _d(r),
-                    adjoints[node],
-                )
+        steps: list = []
+        outer: list = []  # f with the reductions as symbols: its partials are not indented
+
+        def derive(expr, symbol, steps=steps, outer=outer):
+            derivation = walker(symbol)
+            depth = 0 if outer and expr == outer[0] else 1
+            result = derivation.derive(expr, depth)
+            steps.extend(
+                make(s.depth, s.rule, s.expr, s.result, wrt=symbol.name) for s in derivation.steps
             )
-            h = arguments[node]
-            size = axis_size(node.args[0], elementwise)
-            inner = _transpose(node, h, r, adjoints[node], size)
+            return result
+
+        def note(kind, subject, value, steps=steps, outer=outer):
+            if kind == "f":
+                outer.append(value)
+                steps.append(make(0, "f in terms of them", sympy.Symbol("f"), value, equation=True))
+                return
+            lhs, rule = _NOTES[kind](subject, value)
+            if kind == "direct" and subject not in elementwise:
+                rule += f", summed over the axis ({subject} is one value broadcast to the row)"
             steps.append(
-                step(0, f"transpose of {node.word}: {TRANSPOSE_TEXT[node.word]}", _d("u"), inner)
+                make(0, rule, lhs, value.rhs if kind == "symbol" else value, equation=True)
             )
-            through = inner * _partial(walker, h, variable, steps, make, depth=1)
-            if variable not in elementwise:
-                through = _over_axis(through, elementwise, size, broadcast=True)
-            total += through
-            steps.append(
-                step(0, f"chain into {variable}: add du*du/d{variable}", _d(variable), total)
-            )
-            for other in order:
-                if symbols[other] in h.free_symbols:
-                    partial = _partial(walker, h, symbols[other], steps, make, depth=1)
-                    adjoints[other] += _over_axis(
-                        inner * partial, elementwise, size, broadcast=True
-                    )
-        values = {symbols[node]: node for node in order}
-        means = {node.args[0]: node for node in order if isinstance(node, ReduceMean)}
-        ours = _tidy(total.xreplace(values), DY, elementwise, means)
+
+        (ours,) = vjp(
+            analysis.stable,
+            [variable],
+            DY,
+            elementwise,
+            derive=derive,
+            note=note,
+            name=lambda i: sympy.Symbol(f"r{i + 1}", real=True),
+        )
         shown = analysis.shown_gradients[index].xreplace({UPSTREAM: DY})
         results.append((variable.name, tuple(steps), ours, shown))
     return results
 
 
-def _partial(walker, expr, symbol, steps, make, depth: int = 0) -> sympy.Expr:
-    """D expr / d symbol by explain's rules, each step recorded (one level deeper)."""
-    derivation = walker(symbol)
-    result = derivation.derive(expr, depth)
-    steps.extend(make(s.depth, s.rule, s.expr, s.result, wrt=symbol.name) for s in derivation.steps)
-    return result
-
-
-def _transpose(node, h, r, adjoint, size) -> sympy.Expr:
-    from .reductions import TRANSPOSES
-
-    return TRANSPOSES[type(node)](h, r, adjoint, size)
+#: vjp's steps -> (what is computed, the rule named).
+_NOTES = {
+    "symbol": lambda node, eq: (eq.lhs, f"{node.word} becomes a symbol"),
+    "direct": lambda v, value: (_d(v), f"direct term: dy*df/d{v}"),
+    "adjoint": lambda r, value: (
+        _d(r),
+        f"adjoint of {r}: the sum over the axis of what f (and every reduction around {r})"
+        " sends it",
+    ),
+    "transpose": lambda node, value: (
+        _d("u"),
+        f"transpose of {node.word}: {TRANSPOSE_TEXT[node.word]}",
+    ),
+    "chain": lambda v, value: (_d(v), f"chain into {v}: add du*du/d{v}"),
+}
 
 
 def _d(name) -> sympy.Symbol:
     """The adjoint's label: dx for x (what the reverse pass accumulates)."""
     return sympy.Symbol(f"d{name}")
-
-
-def _row_constant(expr, elementwise) -> bool:
-    from .reductions import row_constant
-
-    return row_constant(expr, elementwise)

@@ -251,19 +251,31 @@ def vjp(
     variables: Sequence[sympy.Symbol],
     upstream: sympy.Expr,
     elementwise: frozenset[sympy.Symbol],
+    derive: Callable[[sympy.Expr, sympy.Symbol], sympy.Expr] = real_derivative,
+    note: Callable[[str, sympy.Basic, sympy.Expr], None] | None = None,
+    name: Callable[[int], sympy.Symbol] | None = None,
 ) -> list[sympy.Expr]:
     """The vector-Jacobian product of ``forward`` with ``upstream``, for each variable.
 
     ``elementwise``: the symbols with a value per element (inputs, per-channel weights);
     everything else, and every reduction, has one value per row. The results hold the
     reduction nodes themselves, so the forward pass and the backward pass share them
-    (``cse``).
+    (``cse``). ``explain`` shows the pass step by step: ``derive`` is its rule-by-rule
+    differentiator, ``note(kind, subject, value)`` hears each step ("symbol", "f",
+    "direct", "adjoint", "transpose", "chain"), ``name(i)`` names the i-th reduction.
     """
+    note = note or (lambda kind, subject, value: None)
     order = nodes(forward)
-    symbols = {node: sympy.Dummy(f"r{index}", real=True) for index, node in enumerate(order)}
+    symbols = {
+        node: name(index) if name else sympy.Dummy(f"r{index}", real=True)
+        for index, node in enumerate(order)
+    }
     # Each node's argument, and f, with the reductions directly inside them as symbols.
     arguments = {node: node.args[0].xreplace(symbols) for node in order}
     outer = forward.xreplace(symbols)
+    for node in order:
+        note("symbol", node, sympy.Eq(symbols[node], node.func(arguments[node])))
+    note("f", forward, outer)
     per_element = (
         elementwise | {upstream} if not row_constant(forward, elementwise) else elementwise
     )
@@ -271,30 +283,30 @@ def vjp(
     # a reduction's value: its gradient is a row value, the sum over the axis of what each
     # element sends it. Summing a mix of row and element terms later would count the row
     # terms n times (a + amax(a*x)).
-    grads = {
-        v: (
-            upstream * real_derivative(outer, v)
-            if v in elementwise
-            else _over_axis(upstream * real_derivative(outer, v), per_element)
-        )
-        for v in variables
-    }
+    grads = {}
+    for v in variables:
+        grads[v] = upstream * derive(outer, v)
+        if v not in elementwise:
+            grads[v] = _over_axis(grads[v], per_element)
+        note("direct", v, grads[v])
     adjoints = {
-        node: _over_axis(upstream * real_derivative(outer, symbols[node]), per_element)
-        for node in order
+        node: _over_axis(upstream * derive(outer, symbols[node]), per_element) for node in order
     }
     for node in reversed(order):  # every node before the nodes inside it
         h, r = arguments[node], symbols[node]
+        note("adjoint", r, adjoints[node])
         size = axis_size(node.args[0], elementwise)  # where h, and so its adjoint, lives
         inner = TRANSPOSES[type(node)](h, r, adjoints[node], size)
+        note("transpose", node, inner)
         for v in variables:
-            through = inner * real_derivative(h, v)
+            through = inner * derive(h, v)
             if v not in elementwise:
                 through = _over_axis(through, elementwise, size, broadcast=True)
             grads[v] += through
+            note("chain", v, grads[v])
         for other in order:
             if symbols[other] in h.free_symbols:
-                partial = inner * real_derivative(h, symbols[other])
+                partial = inner * derive(h, symbols[other])
                 adjoints[other] += _over_axis(partial, elementwise, size, broadcast=True)
     values = {symbols[node]: node for node in order}
     means = {node.args[0]: node for node in order if isinstance(node, ReduceMean)}
