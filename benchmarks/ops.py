@@ -2,6 +2,7 @@
 
 Run: python benchmarks/ops.py [--size 4194304] [--repeats 15] [--save reuse,derivative,inputs]
                               [--rows 4096 --features 1024] [--functions a,b] [--json FILE]
+     python benchmarks/ops.py --backend jax [...]   (portable ops under jax.jit: ops_jax.py)
 
 For gelu, silu, mish, softplus, log-cosh and elu (scaffold generates each into a temporary
 folder), times one forward+backward pass over a float32 vector of --size elements (the step returns
@@ -111,8 +112,16 @@ def main() -> int:
         help="scaffold's --save policies to generate each op with; the first is 'generated'",
     )
     parser.add_argument("--json", help="write all measurements to this file")
+    parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax"),
+        default="tensorflow",
+        help="jax: the portable ops (--backend keras) under jax.jit (benchmarks/ops_jax.py)",
+    )
     args = parser.parse_args()
     names = [n for n in args.functions.split(",") if n]
+    if args.backend == "jax":
+        return _jax(parser, args, names)
     unknown = sorted(set(names) - set(FUNCTIONS) - set(ROW_FUNCTIONS))
     if unknown:
         parser.error(f"unknown function(s) {', '.join(unknown)}")
@@ -142,6 +151,20 @@ def main() -> int:
     if len(policies) > 1:
         print()
         print(policy_table(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=1)
+    return 0
+
+
+def _jax(parser, args, names) -> int:
+    import ops_jax  # beside this file
+
+    unknown = sorted(set(names) - set(ops_jax.FUNCTIONS) - set(ops_jax.ROW_FUNCTIONS))
+    if unknown:
+        parser.error(f"unknown function(s) for --backend jax: {', '.join(unknown)}")
+    results = ops_jax.run(args)
+    print(ops_jax.table(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)

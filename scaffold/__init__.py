@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 __all__ = ["__version__", "generate", "render_layer"]
 
 

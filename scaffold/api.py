@@ -14,8 +14,8 @@ from pathlib import Path
 from . import __version__, budget, cache
 from .analyze import analyze
 from .errors import InputError, InvalidNameError, OutputError
-from .format import format_source, verify_source
-from .layout import CHECKS_MODULE, Layout, layout, package_name
+from .format import format_source
+from .layout import CHECKS_MODULES, Layout, layout, package_name
 from .loss import loss_formula
 from .names import check_name, check_weight_names, class_name_for, default_name, internal_names
 from .parse import parse
@@ -33,7 +33,7 @@ from .record import (
 )
 from .reductions import has_reductions
 from .reference import References, references
-from .render import CHECKS_TEMPLATE, MODULE_TEMPLATE, TEST_TEMPLATE, render, render_static
+from .render import CHECKS_TEMPLATES, MODULE_TEMPLATE, TEST_TEMPLATES, render, render_static
 from .rows import row_references
 from .spec import build_spec
 from .stabilize import ON_DEMAND
@@ -71,6 +71,7 @@ class Options:
     stabilize: bool = True
     save: str = "reuse"
     axis: int = -1
+    backend: str = "tensorflow"
 
     def given(self) -> dict:
         """The options that differ from their defaults, as JSON-like values (for records)."""
@@ -154,7 +155,7 @@ def _render_layer(
     symbols = {s.name for s in spec.variables}
     name = name if name is not None else default_name(parsed.text, symbols)
     check_name(name, in_package=package_name(out) is not None)
-    paths = layout(out, tests, name, class_name_for(name))
+    paths = layout(out, tests, name, class_name_for(name), spec.backend)
     if name in symbols:
         raise InvalidNameError(
             f"--name {name!r} is also a variable of the expression",
@@ -177,27 +178,27 @@ def _render_layer(
     )
     files = {
         paths.module: render(MODULE_TEMPLATE, plan),
-        paths.test: render(TEST_TEMPLATE, plan),
+        paths.test: render(TEST_TEMPLATES[spec.backend], plan),
     }
     formatted = {
         path: with_checksum(format_source(text, path.name)) for path, text in files.items()
     }
-    formatted[paths.checks] = _checks_module(paths.checks.name)
+    formatted[paths.checks] = _checks_module(paths.checks.name, CHECKS_TEMPLATES[spec.backend])
     return plan, formatted
 
 
-def _checks_module(filename: str) -> str:
+def _checks_module(filename: str, template: str) -> str:
     """The shared checks module, verified and with its checksum line.
 
-    The same text for every layer of a scaffold version, and ~1000 lines whose compile check
-    and checksum cost ~50 ms: cached, keyed by the rendered text.
+    The same text for every layer of a scaffold version and backend, and ~1300 lines whose
+    formatting and checksum cost ~1 s: cached, keyed by the rendered text.
     """
-    text = render_static(CHECKS_TEMPLATE, version=__version__, api=CHECKS_API, **checks_literals())
-    name = cache.key("checks", filename, text)
+    text = render_static(template, version=__version__, api=CHECKS_API, **checks_literals())
+    name = cache.key("checks", "black", filename, text)
     cached = cache.read("checks", name)
     if cached is not None:
         return cached.decode("utf-8")
-    finished = with_checksum(verify_source(text, filename))
+    finished = with_checksum(format_source(text, filename))
     cache.write("checks", name, finished.encode("utf-8"))
     return finished
 
@@ -226,7 +227,8 @@ def _replaceable_checks(states: dict[Path, FileState]) -> frozenset[Path]:
     """
     found = set()
     for path, state in states.items():
-        if path.name != f"{CHECKS_MODULE}.py" or state.status != STALE:
+        checks = {f"{module}.py" for module in CHECKS_MODULES.values()}
+        if path.name not in checks or state.status != STALE:
             continue
         theirs = generated_version(state.old)
         if theirs is not None and version_key(theirs) > version_key(__version__):

@@ -23,7 +23,8 @@ from .errors import InputError, ScaffoldError, ValidationFailed
 
 app = typer.Typer(
     name="scaffold",
-    help="Generate a TensorFlow custom-gradient op, a Keras 3 layer and their tests.",
+    help="Generate a custom-gradient op (TensorFlow, or keras.ops for every Keras 3 backend),"
+    " a Keras 3 layer and their tests.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -174,7 +175,7 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    """Generate a TensorFlow custom-gradient op, a Keras 3 layer and their tests from a formula.
+    """Generate a custom-gradient op, a Keras 3 layer and their tests from a formula.
 
     Exit codes: 0 success; 1 generated tests failed; 2 bad input or usage; 3 a needed package
     (TensorFlow, pytest) is missing; 4 a bug in scaffold.
@@ -207,7 +208,11 @@ DryRunOpt = Annotated[
 ]
 ValidateOpt = Annotated[
     bool,
-    typer.Option("--validate", help="Run the generated tests afterwards (needs TensorFlow)."),
+    typer.Option(
+        "--validate",
+        help="Run the generated tests afterwards (needs TensorFlow; with --backend keras, Keras"
+        " and at least one of its backends: they run under each installed one).",
+    ),
 ]
 AxisOpt = Annotated[
     int,
@@ -215,6 +220,18 @@ AxisOpt = Annotated[
         "--axis",
         help="The feature axis that sum, mean, amax, amin, logsumexp and norm reduce over"
         " (keeping it, with size 1); not 0, the batch axis.",
+    ),
+]
+
+
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="What the op is written with: tensorflow (tf.custom_gradient and tf.math: runs"
+        " under Keras's TensorFlow backend) or keras (keras.ops.custom_gradient and keras.ops"
+        " only: runs under every Keras 3 backend, TensorFlow, JAX and PyTorch; its tests run"
+        " under each installed one).",
     ),
 ]
 
@@ -264,8 +281,9 @@ def new_layer(
         ),
     ] = "reuse",
     axis: AxisOpt = -1,
+    backend: BackendOpt = "tensorflow",
 ) -> None:
-    """Write NAME.py (tf.custom_gradient op + Keras layer) and test_NAME.py for EXPRESSION.
+    """Write NAME.py (a custom-gradient op + Keras layer) and test_NAME.py for EXPRESSION.
 
     Examples: scaffold new-layer "sin(x)" --name sine --out layers --validate;
     scaffold new-layer "Max(x, a*x)" --param a=0.25 --name prelu
@@ -282,6 +300,7 @@ def new_layer(
         stabilize=stabilize,
         save=save,
         axis=axis,
+        backend=backend,
     )
     _generate_and_report(
         expression,
@@ -334,6 +353,7 @@ def new_loss(
             " stable forms before differentiating (default).",
         ),
     ] = True,
+    backend: BackendOpt = "tensorflow",
 ) -> None:
     """Write NAME.py (the op with an exact custom gradient + a keras.losses.Loss) and its test.
 
@@ -352,7 +372,7 @@ def new_loss(
         name=name,
         out=out,
         tests=tests,
-        options=Options(inputs=inputs, stabilize=stabilize),
+        options=Options(inputs=inputs, stabilize=stabilize, backend=backend),
         force=force,
         dry_run=dry_run,
         validate=validate,
@@ -389,7 +409,7 @@ def _generate_and_report(
         if validate and not dry_run:
             from .validate import require_runtime
 
-            require_runtime()  # exit 3 before writing, not after
+            require_runtime(options.backend == "keras")  # exit 3 before writing, not after
         result = generate(
             expression,
             name=name,
@@ -514,9 +534,10 @@ def explain_command(
             " over the last axis unless the formula reduces over it.",
         ),
     ] = False,
+    backend: BackendOpt = "tensorflow",
     timeout: BudgetOpt = 10.0,
 ) -> None:
-    """Show how EXPRESSION becomes a derivative and then TensorFlow code, rule by rule.
+    """Show how EXPRESSION becomes a derivative and then code, rule by rule.
 
     Example: scaffold explain "x*sin(x**2)" --format markdown
     """
@@ -537,6 +558,7 @@ def explain_command(
             stabilize=stabilize,
             axis=axis,
             loss=loss,
+            backend=backend,
         )
         typer.echo(render(explanation, fmt), nl=False)
 
@@ -594,8 +616,10 @@ def validate_command(
 
     The tests run from the project's root (the nearest folder with pyproject.toml, setup.py,
     setup.cfg or .git) with the project's pytest configuration, as its CI would run them.
-    Prints a table: one row per check, one column per device (ok, skip, or FAIL with the
-    failing dtype or policy), then each failure with its point and values.
+    A --backend keras layer's tests run once per installed Keras backend (tensorflow, jax,
+    torch). Prints a table: one row per check, one column per device (per backend and
+    device for those; ok, skip, or FAIL with the failing dtype or policy), then each failure
+    with its point and values.
     """
     with _handle_errors():
         _run_validation(

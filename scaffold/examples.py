@@ -162,6 +162,50 @@ EXAMPLES: tuple[Example, ...] = (
         about="binary focal loss from logits (gamma 2, alpha 1/4), Lin et al. 2017",
         kind=LOSS,
     ),
+    # Portable (--backend keras): keras.ops only, validated under TensorFlow, JAX and torch.
+    Example(
+        "portable_seed_sin",
+        "sin(x)",
+        "portable_activation",
+        Options(backend="keras"),
+        about="seed example 1 on every Keras backend (keras.ops.custom_gradient)",
+    ),
+    Example(
+        "portable_seed_stateful",
+        "x*exp(s)",
+        "portable_stateful_op",
+        Options(states=("s=0.0",), updates=("s=s+1",), backend="keras"),
+        about="seed example 2 on every Keras backend: a non-trainable state (JAX keeps no"
+        " update of a trainable weight made in call), entering the op as ops.copy(s)",
+    ),
+    Example(
+        "portable_seed_conditional",
+        "Piecewise((x**2, x > 0), (x, True))",
+        "portable_conditional_op",
+        Options(backend="keras"),
+        about="seed example 3 on every Keras backend: ops.where",
+    ),
+    Example(
+        "portable_gelu",
+        "0.5*x*(1+erf(x/sqrt(2)))",
+        "portable_gelu",
+        Options(backend="keras"),
+        about="exact GELU with keras.ops",
+    ),
+    Example(
+        "portable_softplus",
+        "log(1+exp(x))",
+        "portable_softplus",
+        Options(backend="keras"),
+        about="stable softplus and its sigmoid gradient with keras.ops",
+    ),
+    Example(
+        "portable_softmax",
+        "exp(x)/sum(exp(x))",
+        "portable_softmax",
+        Options(backend="keras"),
+        about="ops.softmax forward, the one-sum backward, on every Keras backend",
+    ),
 )
 
 
@@ -190,7 +234,9 @@ Every file here is produced by `scaffold examples` from the list in `scaffold/ex
 edit them by hand (`scaffold examples --check` fails on any difference, and CI runs it and every
 example's generated tests). Each folder holds what `scaffold new-layer` writes: the op and layer
 module, its pytest file (reference values and the names of its checks) and `scaffold_checks.py`,
-the checks shared by every layer in a folder.
+the checks shared by every layer in a folder. The `portable_*` folders hold layers generated
+with `--backend keras` (keras.ops only, for TensorFlow, JAX and PyTorch) and
+`scaffold_keras_checks.py`; `scaffold validate` runs their tests under every installed backend.
 
 | folder | formula | derivative (as generated) | options | what it shows |
 | --- | --- | --- | --- | --- |

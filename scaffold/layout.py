@@ -31,7 +31,8 @@ from pathlib import Path
 
 from .errors import OutputError
 
-CHECKS_MODULE = "scaffold_checks"
+#: The shared checks module of each --backend (a folder may hold both).
+CHECKS_MODULES = {"tensorflow": "scaffold_checks", "keras": "scaffold_keras_checks"}
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 
 
@@ -46,8 +47,11 @@ class Layout:
     tests_relative: str  # the test file's path relative to the module's folder (POSIX)
 
 
-def layout(out: Path, tests: Path | None, name: str, class_name: str) -> Layout:
+def layout(
+    out: Path, tests: Path | None, name: str, class_name: str, backend: str = "tensorflow"
+) -> Layout:
     """Decide paths and imports for layer ``name`` written to ``out`` with tests in ``tests``."""
+    checks = CHECKS_MODULES[backend]
     out = Path(out)
     tests = out if tests is None else Path(tests)
     module, test = out / f"{name}.py", tests / f"test_{name}.py"
@@ -61,11 +65,11 @@ def layout(out: Path, tests: Path | None, name: str, class_name: str) -> Layout:
         layer_import = f"from {_join(_namespace_name(out), name)} import {names}"
     tests_package = package_name(tests)
     if tests_package is not None:
-        lines = [f"from {tests_package} import {CHECKS_MODULE} as checks", layer_import]
+        lines = [f"from {tests_package} import {checks} as checks", layer_import]
     else:
         # __package__ is set where pytest imports the test as part of a (namespace) package.
-        relative = [f"    from . import {CHECKS_MODULE} as checks"]
-        bare = [f"    import {CHECKS_MODULE} as checks"]
+        relative = [f"    from . import {checks} as checks"]
+        bare = [f"    import {checks} as checks"]
         if not layer_import:
             relative.append(f"    from .{name} import {names}")
             bare.append(f"    from {name} import {names}")
@@ -79,7 +83,7 @@ def layout(out: Path, tests: Path | None, name: str, class_name: str) -> Layout:
     return Layout(
         module=module,
         test=test,
-        checks=tests / f"{CHECKS_MODULE}.py",
+        checks=tests / f"{checks}.py",
         imports=tuple(line for line in lines if line),
         tests_relative=_relative(test, out),
     )

@@ -22,7 +22,15 @@ MAX_NAME_LENGTH = 60
 
 #: Names the generated test defines or imports beside the layer's own: --name may not take them.
 _TEST_NAMES = frozenset(
-    {"checks", "scaffold_checks", "plain_formula", "apply_updates", "each_device"}
+    {
+        "checks",
+        "scaffold_checks",
+        "scaffold_keras_checks",
+        "ops",
+        "plain_formula",
+        "apply_updates",
+        "each_device",
+    }
 )
 
 #: Module names the generated files would shadow when pytest puts their folder on sys.path.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sympy
 
 from .analyze import UPSTREAM, Analysis
+from .keras_printing import printer_for
 from .mathtext import math_text
 from .names import class_name_for, fresh_name
 from .pointplan import lost_text, point_tables
@@ -113,6 +114,7 @@ class LayerPlan:
     width: int = 0  # the length of the test rows' axis (``rows.WIDTH``); 0: elementwise
     # Indices of the inputs f reads only through reductions: their axis is 1 in f's shape.
     reduced_inputs: tuple[int, ...] = ()
+    backend: str = "tensorflow"  # the code's target: tensorflow | keras (keras.ops)
 
     @property
     def variables(self) -> tuple[VariablePlan, ...]:
@@ -164,13 +166,14 @@ def build_plan(
     first = spec.inputs[0].name
     reduces = isinstance(refs, RowReferences)
     one_shape = len(spec.inputs) == 1 and not spec.weights and not reduces
-    printer = TensorFlowPrinter(like=first, one_shape=one_shape)
+    target = printer_for(spec.backend)
+    printer = target(like=first, one_shape=one_shape)
     taken = {s.name for s in spec.variables} | set(names.values()) | {name, class_name_for(name)}
     taken |= {s.name for s, _ in (*analysis.forward_temps, *analysis.grad_temps)}
     upstream = sympy.Symbol(names["dy"], real=True)
     if reduces:  # vector-Jacobian products: the upstream gradient is in them already
         analysis = named_upstream(analysis, upstream)
-    forward_temps, forward_out, stop_lines = _stopped_forward(analysis, taken)
+    forward_temps, forward_out, stop_lines = _stopped_forward(analysis, taken, printer)
     forward_lines = stop_lines + tuple(_assignment(printer, s, e) for s, e in forward_temps)
     grad_lines = tuple(_assignment(printer, s, e) for s, e in analysis.grad_temps)
     # One elementwise input and no broadcast: its gradient already has its shape.
@@ -191,7 +194,7 @@ def build_plan(
             grad_out = sympy.Symbol(saved_name, real=True)
         backward_uses |= grad_out.free_symbols
         if grad_out == 0:
-            grad_code = f"tf.zeros_like({symbol.name})"
+            grad_code = printer.call("zeros_like", symbol.name)
         elif reduces:
             printer.helpers.add("fit_to_shape")
             grad_code = f"_fit_to_shape({printer.doprint(grad_out)}, {symbol.name})"
@@ -210,10 +213,8 @@ def build_plan(
                 grad_code=grad_code,
                 grad_text=math_text(analysis.shown_gradients[index].xreplace({UPSTREAM: upstream})),
                 surrogate=analysis.surrogate[index],
-                update_code="" if update is None else _update_code(update, symbol.name),
-                update_plain=(
-                    "" if update is None else TensorFlowPrinter(like=symbol.name).doprint(update)
-                ),
+                update_code="" if update is None else _update_code(target, update, symbol.name),
+                update_plain=("" if update is None else target(like=symbol.name).doprint(update)),
                 update_text="" if update is None else math_text(update),
                 test_values=(
                     repr(channel_values(weight.default))
@@ -226,10 +227,16 @@ def build_plan(
     grad_only = {s.name for s, _ in analysis.grad_temps} | {upstream.name}
     saved = sorted({s.name for s in backward_uses} - grad_only)
     forward_lines += tuple(derivative_lines)
-    test_printer = TensorFlowPrinter(like=first, float64_only=True, axis=str(spec.axis))
-    # The formula as typed: the generated test compares with TensorFlow's autodiff of it.
-    plain_forward = _broadcast_to_inputs(
-        test_printer.doprint_shaped(analysis.parsed.expr), analysis.parsed.expr, spec.inputs
+    test_printer = target(like=first, float64_only=True, axis=str(spec.axis))
+    # The formula as typed: the generated test compares with the backend's autodiff of it.
+    # In the op's shape: with reductions, not broadcast to inputs it does not read (a loss
+    # of y_pred alone has one value per row, as the op has).
+    plain_forward = (
+        test_printer.doprint_shaped(analysis.parsed.expr)
+        if reduces
+        else _broadcast_to_inputs(
+            test_printer, analysis.parsed.expr, analysis.parsed.expr, spec.inputs
+        )
     )
     n_inputs = len(spec.inputs)
     tables = row_tables(analysis, refs) if reduces else point_tables(analysis, refs)
@@ -251,9 +258,7 @@ def build_plan(
         forward_return=(
             printer.doprint_shaped(forward_out)
             if reduces  # f's shape is its inputs' with the reduced axis kept where it reduces
-            else _broadcast_to_inputs(
-                printer.doprint_shaped(forward_out), analysis.forward, spec.inputs
-            )
+            else _broadcast_to_inputs(printer, forward_out, analysis.forward, spec.inputs)
         ),
         grad_lines=grad_lines,
         saved=tuple(saved),
@@ -267,7 +272,8 @@ def build_plan(
         test_uses_math=test_printer.uses_math,
         helpers=tuple(sorted(printer.helpers)),
         **tables,
-        uses_tf_in_test="tf." in plain_forward + "".join(v.update_plain for v in variables),
+        uses_tf_in_test=_uses_backend(target, plain_forward, variables),
+        backend=spec.backend,
         imports=imports,
         record=record,
         checks_api=CHECKS_API,
@@ -296,23 +302,32 @@ def _lost(analysis: Analysis, refs) -> tuple[str, ...]:
     return (lost_text(analysis, refs),) if refs.lost else ()
 
 
-def _broadcast_to_inputs(code: str, forward: sympy.Expr, inputs: tuple[sympy.Symbol, ...]) -> str:
+def _uses_backend(target, plain_forward: str, variables: list[VariablePlan]) -> bool:
+    """Whether the test's own code (formula, updates) calls the backend's operations."""
+    prefix = target.OPS["where"].split(".")[0] + "."
+    return prefix in plain_forward + "".join(v.update_plain for v in variables)
+
+
+def _broadcast_to_inputs(
+    printer: TensorFlowPrinter,
+    value: sympy.Expr,
+    forward: sympy.Expr,
+    inputs: tuple[sympy.Symbol, ...],
+) -> str:
     """The forward output with the broadcast shape of all inputs, even those f does not use.
 
     ``a*b`` with input x would otherwise return a scalar, and ``sin(x)`` with inputs x, y the
     shape of x, while the layer reports the broadcast shape. A constant f already has the first
     input's shape (``tf.ones_like``).
     """
+    code = printer.doprint_shaped(value)
     used = forward.free_symbols or {inputs[0]}
     if all(symbol in used for symbol in inputs):
         return code
-    shape = f"tf.shape({inputs[0].name})"
-    for symbol in inputs[1:]:
-        shape = f"tf.broadcast_dynamic_shape({shape}, tf.shape({symbol.name}))"
-    return f"tf.broadcast_to({code}, {shape})"
+    return printer.broadcast_to(code, [symbol.name for symbol in inputs])
 
 
-def _stopped_forward(analysis: Analysis, taken: set[str]):
+def _stopped_forward(analysis: Analysis, taken: set[str], printer: TensorFlowPrinter):
     """--save inputs: the forward pass computed on tf.stop_gradient views of its arguments.
 
     The backward pass recomputes everything from the arguments themselves, so nothing of the
@@ -331,7 +346,9 @@ def _stopped_forward(analysis: Analysis, taken: set[str]):
         if v in used
     }
     lines = tuple(
-        Assignment(s.name, f"tf.stop_gradient({v.name})", "no tape records the forward pass")
+        Assignment(
+            s.name, printer.call("stop_gradient", v.name), "no tape records the forward pass"
+        )
         for v, s in stopped.items()
     )
     temps = tuple((s, e.xreplace(stopped)) for s, e in forward_temps)
@@ -382,6 +399,8 @@ def _command(analysis: Analysis, name: str, loss=None) -> str:
         parts += ["--save", spec.save]
     if spec.axis != -1:
         parts += ["--axis", str(spec.axis)]
+    if spec.backend != "tensorflow":
+        parts += ["--backend", spec.backend]
     return " ".join(parts)
 
 
@@ -390,10 +409,10 @@ def _literal(value: sympy.Expr) -> str:
     return repr(float(value))
 
 
-def _update_code(update: sympy.Expr, weight: str) -> str:
+def _update_code(target: type[TensorFlowPrinter], update: sympy.Expr, weight: str) -> str:
     """Code for a weight update inside ``Layer.call``, where weight ``w`` is ``self.w``."""
     attributes = {s: sympy.Symbol(f"self.{s.name}", real=True) for s in update.free_symbols}
-    return TensorFlowPrinter(like=f"self.{weight}").doprint(update.xreplace(attributes))
+    return target(like=f"self.{weight}").doprint(update.xreplace(attributes))
 
 
 def _assignment(printer: TensorFlowPrinter, symbol: sympy.Symbol, expr: sympy.Expr) -> Assignment:

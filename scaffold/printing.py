@@ -89,10 +89,8 @@ TF_REDUCTIONS: dict[type, str] = {
 #: Stable blocks printed through helpers the module template defines.
 HELPERS: dict[type, str] = {LogCosh: "log_cosh", LogAddExp: "log_add_exp"}
 _RELATIONS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
-_EQUALITY = {"==": "tf.math.equal", "!=": "tf.math.not_equal"}
+_EQUALITY = {"==": "equal", "!=": "not_equal"}
 
-#: No float16/bfloat16 kernel in TensorFlow (2.21, CPU): computed in float32 and cast back.
-NEEDS_FLOAT32 = frozenset({sympy.loggamma})
 
 #: Functions printed by first rewriting them into table entries (exact identities).
 REWRITES = {
@@ -121,8 +119,40 @@ def to_printable(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+#: The operations the printer writes besides the tables' functions, by role.
+TF_OPS: dict[str, str] = {
+    "sqrt": "tf.math.sqrt",
+    "rsqrt": "tf.math.rsqrt",
+    "maximum": "tf.math.maximum",
+    "minimum": "tf.math.minimum",
+    "where": "tf.where",
+    "ones_like": "tf.ones_like",
+    "zeros_like": "tf.zeros_like",
+    "equal": "tf.math.equal",
+    "not_equal": "tf.math.not_equal",
+    "logical_and": "tf.math.logical_and",
+    "logical_or": "tf.math.logical_or",
+    "logical_not": "tf.math.logical_not",
+    "log_softmax": "tf.nn.log_softmax",
+    "softmax": "tf.nn.softmax",
+    "divide_no_nan": "tf.math.divide_no_nan",
+    "stop_gradient": "tf.stop_gradient",
+}
+
+
 class TensorFlowPrinter(StrPrinter):
-    """Prints SymPy expressions as TensorFlow code; records the helpers the code needs."""
+    """Prints SymPy expressions as TensorFlow code; records the helpers the code needs.
+
+    A target is this class with other tables: ``keras_printing.KerasPrinter`` prints the
+    same expressions with ``keras.ops``.
+    """
+
+    TARGET = "TensorFlow"
+    FUNCTIONS = TF_FUNCTIONS
+    REDUCTIONS = TF_REDUCTIONS
+    OPS = TF_OPS
+    #: Functions the target computes in float32 for float16/bfloat16 inputs.
+    FLOAT32_ONLY = frozenset({sympy.loggamma})
 
     def __init__(
         self, *, like: str, float64_only: bool = False, one_shape: bool = False, axis: str = "AXIS"
@@ -142,8 +172,23 @@ class TensorFlowPrinter(StrPrinter):
         self.helpers: set[str] = set()
 
     def doprint(self, expr: sympy.Expr) -> str:
-        """Return TensorFlow code for ``expr``."""
+        """Return code for ``expr``."""
         return super().doprint(to_printable(expr))
+
+    def unsupported_hint(self) -> str:
+        """The hint of an error for a function the target lacks."""
+        return "supported functions: " + ", ".join(supported_functions())
+
+    def call(self, role: str, *args: str) -> str:
+        """Code calling the target's operation for ``role`` (a key of ``OPS``)."""
+        return f"{self.OPS[role]}({', '.join(args)})"
+
+    def broadcast_to(self, code: str, tensors: list[str]) -> str:
+        """``code`` broadcast to the shape of ``tensors`` broadcast against each other."""
+        shape = f"tf.shape({tensors[0]})"
+        for tensor in tensors[1:]:
+            shape = f"tf.broadcast_dynamic_shape({shape}, tf.shape({tensor}))"
+        return f"tf.broadcast_to({code}, {shape})"
 
     def _print(self, expr, **kwargs) -> str:
         if isinstance(expr, sympy.Expr) and expr.is_number and not expr.is_Rational:
@@ -244,9 +289,9 @@ class TensorFlowPrinter(StrPrinter):
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
         base, exponent = expr.as_base_exp()
         if exponent == sympy.S.Half:
-            return f"tf.math.sqrt({self._print(base)})"
+            return f"{self.OPS['sqrt']}({self._print(base)})"
         if exponent == -sympy.S.Half:  # one kernel, not a square root and a division
-            return f"tf.math.rsqrt({self._print(base)})"
+            return f"{self.OPS['rsqrt']}({self._print(base)})"
         if exponent.is_number and exponent.is_negative:
             # Only reached outside a product (StrPrinter's Mul prints these as a denominator).
             return f"(1 / {self.parenthesize(sympy.Pow(base, -exponent), PRECEDENCE['Mul'])})"
@@ -260,15 +305,15 @@ class TensorFlowPrinter(StrPrinter):
     # Functions -----------------------------------------------------------------------------
     def _print_Function(self, expr: sympy.Function) -> str:
         # Through the class hierarchy: scaffold's Floor prints as SymPy's floor.
-        name = next((TF_FUNCTIONS[c] for c in type(expr).__mro__ if c in TF_FUNCTIONS), None)
+        name = next((self.FUNCTIONS[c] for c in type(expr).__mro__ if c in self.FUNCTIONS), None)
         if name is None:
             raise UnsupportedError(
-                f"scaffold cannot translate {type(expr).__name__}() to TensorFlow"
+                f"scaffold cannot translate {type(expr).__name__}() to {self.TARGET}"
                 f" (it appears in {expr})",
-                hint="supported functions: " + ", ".join(supported_functions()),
+                hint=self.unsupported_hint(),
             )
         args = ", ".join(_unwrapped(self._print(arg)) for arg in expr.args)
-        if expr.func in NEEDS_FLOAT32 and not self.float64_only:
+        if expr.func in self.FLOAT32_ONLY and not self.float64_only:
             return self._in_float32(name, args)
         return f"{name}({args})"
 
@@ -303,10 +348,10 @@ class TensorFlowPrinter(StrPrinter):
 
     def _print_Max(self, expr: sympy.Max | Maximum) -> str:
         # The forward value does not depend on the order; the tie rule is in the derivative.
-        return self._nested("tf.math.maximum", _tensors_first(expr.args))
+        return self._nested(self.OPS["maximum"], _tensors_first(expr.args))
 
     def _print_Min(self, expr: sympy.Min | Minimum) -> str:
-        return self._nested("tf.math.minimum", _tensors_first(expr.args))
+        return self._nested(self.OPS["minimum"], _tensors_first(expr.args))
 
     def _print_Maximum(self, expr: Maximum) -> str:
         return self._print_Max(expr)
@@ -315,13 +360,15 @@ class TensorFlowPrinter(StrPrinter):
         return self._print_Min(expr)
 
     def _print_Reduction(self, expr: Reduction) -> str:
-        function = TF_REDUCTIONS[type(expr)]
+        function = self.REDUCTIONS[type(expr)]
         return (
             f"{function}({_unwrapped(self._print(expr.args[0]))}, axis={self.axis}, keepdims=True)"
         )
 
     def _print_LogSoftmax(self, expr: LogSoftmax) -> str:
-        return f"tf.nn.log_softmax({_unwrapped(self._print(expr.args[0]))}, axis={self.axis})"
+        return (
+            f"{self.OPS['log_softmax']}({_unwrapped(self._print(expr.args[0]))}, axis={self.axis})"
+        )
 
     def _print_AxisSize(self, expr: AxisSize) -> str:
         return self._helper_call("axis_size", expr.args)
@@ -335,10 +382,10 @@ class TensorFlowPrinter(StrPrinter):
             numerator = _OnesLike(denominator)
         elif not numerator.free_symbols:
             numerator = sympy.Mul(numerator, _OnesLike(denominator), evaluate=False)
-        return f"tf.math.divide_no_nan({self._print(numerator)}, {self._print(denominator)})"
+        return f"{self.OPS['divide_no_nan']}({self._print(numerator)}, {self._print(denominator)})"
 
     def _print__OnesLike(self, expr: sympy.Function) -> str:
-        return f"tf.ones_like({self._print(expr.args[0])})"
+        return f"{self.OPS['ones_like']}({self._print(expr.args[0])})"
 
     def _helper_call(self, name: str, args: tuple[sympy.Expr, ...]) -> str:
         if self.float64_only:
@@ -349,7 +396,7 @@ class TensorFlowPrinter(StrPrinter):
     def _print_SafeInput(self, expr: SafeInput) -> str:
         # The inner where of a double-where: the tensor first, so the number takes its dtype.
         value, condition, safe = expr.args
-        return f"tf.where({self._print(condition)}, {self._print(value)}, {self._print(safe)})"
+        return self.call("where", self._print(condition), self._print(value), self._print(safe))
 
     def _nested(self, function: str, args: tuple[sympy.Expr, ...]) -> str:
         code = self._print(args[0])
@@ -361,9 +408,9 @@ class TensorFlowPrinter(StrPrinter):
         arg, at_zero = expr.args
         if self.float64_only:
             u = self._print(arg)
-            ones = f"tf.ones_like({u})"
+            ones, where = f"{self.OPS['ones_like']}({u})", self.OPS["where"]
             return (
-                f"tf.where({u} > 0, {ones}, tf.where({u} < 0, 0 * {ones},"
+                f"{where}({u} > 0, {ones}, {where}({u} < 0, 0 * {ones},"
                 f" {self._print(at_zero)} * {ones}))"
             )
         self.helpers.add("heaviside")
@@ -374,7 +421,7 @@ class TensorFlowPrinter(StrPrinter):
         # is given the shape and dtype of a tensor in the expression.
         code = self._branch(expr.args[-1].expr)
         for value, condition in reversed(expr.args[:-1]):
-            code = f"tf.where({self._print(condition)}, {self._branch(value)}, {code})"
+            code = f"{self.OPS['where']}({self._print(condition)}, {self._branch(value)}, {code})"
         return code
 
     def doprint_shaped(self, expr: sympy.Expr) -> str:
@@ -385,28 +432,29 @@ class TensorFlowPrinter(StrPrinter):
         if value.free_symbols:
             return self._print(value)
         if value == 0:
-            return f"tf.zeros_like({self.like})"
+            return f"{self.OPS['zeros_like']}({self.like})"
+        ones = f"{self.OPS['ones_like']}({self.like})"
         if value == 1:
-            return f"tf.ones_like({self.like})"
-        return f"tf.ones_like({self.like}) * {self.parenthesize(value, PRECEDENCE['Mul'])}"
+            return ones
+        return f"{ones} * {self.parenthesize(value, PRECEDENCE['Mul'])}"
 
     def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
         lhs, rhs = self._print(expr.lhs), self._print(expr.rhs)
         if expr.rel_op in _EQUALITY:
-            return f"{_EQUALITY[expr.rel_op]}({lhs}, {rhs})"
+            return f"{self.OPS[_EQUALITY[expr.rel_op]]}({lhs}, {rhs})"
         prec = PRECEDENCE["Relational"]
         lhs = self.parenthesize(expr.lhs, prec)
         rhs = self.parenthesize(expr.rhs, prec)
         return f"{lhs} {_RELATIONS[expr.rel_op]} {rhs}"
 
     def _print_And(self, expr: sympy.And) -> str:
-        return self._nested("tf.math.logical_and", tuple(sorted(expr.args, key=str)))
+        return self._nested(self.OPS["logical_and"], tuple(sorted(expr.args, key=str)))
 
     def _print_Or(self, expr: sympy.Or) -> str:
-        return self._nested("tf.math.logical_or", tuple(sorted(expr.args, key=str)))
+        return self._nested(self.OPS["logical_or"], tuple(sorted(expr.args, key=str)))
 
     def _print_Not(self, expr: sympy.Not) -> str:
-        return f"tf.math.logical_not({self._print(expr.args[0])})"
+        return f"{self.OPS['logical_not']}({self._print(expr.args[0])})"
 
     def _print_ITE(self, expr: sympy.ITE) -> str:
         # SymPy folds a condition on a conditional into ITE(a, b, c): print it with and/or/not.
@@ -421,8 +469,8 @@ class TensorFlowPrinter(StrPrinter):
     def emptyPrinter(self, expr) -> str:
         """Refuse anything without a print method (SymPy's fallback hook)."""
         raise UnsupportedError(
-            f"scaffold cannot translate {type(expr).__name__} ({expr}) to TensorFlow",
-            hint="supported functions: " + ", ".join(supported_functions()),
+            f"scaffold cannot translate {type(expr).__name__} ({expr}) to {self.TARGET}",
+            hint=self.unsupported_hint(),
         )
 
 
@@ -440,7 +488,8 @@ for _func in TF_FUNCTIONS:
 def _print_exp(self: TensorFlowPrinter, expr: sympy.exp) -> str:
     # exp(log_softmax(u)) is the softmax: TensorFlow's one kernel (shifted by the max).
     if isinstance(expr.args[0], LogSoftmax):
-        return f"tf.nn.softmax({_unwrapped(self._print(expr.args[0].args[0]))}, axis={self.axis})"
+        argument = _unwrapped(self._print(expr.args[0].args[0]))
+        return f"{self.OPS['softmax']}({argument}, axis={self.axis})"
     return self._print_Function(expr)
 
 

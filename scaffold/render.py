@@ -16,9 +16,13 @@ from . import cache
 from .errors import InternalError
 from .plan import LayerPlan
 
-MODULE_TEMPLATE = "layer.py.jinja"
-TEST_TEMPLATE = "test_layer.py.jinja"
-CHECKS_TEMPLATE = "scaffold_checks.py.jinja"
+MODULE_TEMPLATE = "layer.py.jinja"  # both backends (their helpers are included by name)
+#: Per ``--backend``: the test template and the shared checks module's template.
+TEST_TEMPLATES = {"tensorflow": "test_layer.py.jinja", "keras": "test_layer_keras.py.jinja"}
+CHECKS_TEMPLATES = {
+    "tensorflow": "scaffold_checks.py.jinja",
+    "keras": "scaffold_keras_checks.py.jinja",
+}
 
 
 @functools.cache

@@ -40,6 +40,12 @@ class Weight:
 #: derivative  only df/dv for each variable v, computed in the forward pass: one tensor each;
 #: inputs      nothing it computed: the backward pass recomputes from the inputs.
 SAVE_POLICIES = ("reuse", "derivative", "inputs")
+#: What the generated op is written with (``--backend``): TensorFlow (``tf.custom_gradient``,
+#: ``tf.math``), or ``keras.ops`` and ``keras.ops.custom_gradient``, which run on every Keras 3
+#: backend (TensorFlow, JAX, PyTorch).
+BACKENDS = ("tensorflow", "keras")
+#: Names the keras.ops code uses itself (the ops module, the grad function's arguments).
+KERAS_NAMES = frozenset({"ops", "args", "upstream"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class LayerSpec:
     save: str = "reuse"  # what the forward pass keeps for the backward pass (SAVE_POLICIES)
     warnings: tuple[str, ...] = ()  # said to the user; generation goes on (see plan.warnings)
     axis: int = -1  # the feature axis the reductions run over (reductions.py)
+    backend: str = "tensorflow"  # what the code is written with (BACKENDS)
 
     @property
     def variables(self) -> tuple[sympy.Symbol, ...]:
@@ -73,6 +80,7 @@ def build_spec(
     stabilize: bool = True,
     save: str = "reuse",
     axis: int = -1,
+    backend: str = "tensorflow",
     unused_inputs: bool = False,
 ) -> LayerSpec:
     """Check the options against the expression and each other; raise ``InputError``.
@@ -85,6 +93,21 @@ def build_spec(
             f"--save must be one of {', '.join(SAVE_POLICIES)}, not {save!r}",
             hint="reuse (default): share work between the passes; derivative: keep only df/dv;"
             " inputs: keep nothing, recompute",
+        )
+    if backend not in BACKENDS:
+        raise InputError(
+            f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}",
+            hint="tensorflow (default): tf.custom_gradient; keras: keras.ops, for every Keras"
+            " 3 backend",
+        )
+    if backend == "keras":
+        _check_keras_functions(parsed)
+    clash = sorted({s.name for s in parsed.symbols} & KERAS_NAMES) if backend == "keras" else []
+    if clash:
+        raise InputError(
+            f"symbol '{clash[0]}' would clash with a name of the keras.ops code"
+            f" ({', '.join(sorted(KERAS_NAMES))})",
+            hint="rename the symbol, e.g. 'x' or 'u'",
         )
     free = {s.name: s for s in parsed.symbols}
     # A weight may appear only in a surrogate or an update (an annealed surrogate slope).
@@ -115,6 +138,16 @@ def build_spec(
     variables = {s.name: s for s in (*input_symbols, *(w.symbol for w in weights))}
     surrogates = _surrogates(grad_pairs, input_symbols, variables)
     update_pairs = _updates(update_pairs, weights)
+    trained = [
+        s.name for s, _ in update_pairs if any(w.symbol == s and w.trainable for w in weights)
+    ]
+    if backend == "keras" and trained:
+        raise InputError(
+            f"--update {trained[0]}=...: with --backend keras an updated weight must be a --state:"
+            " under JAX, Keras keeps only the optimizer's changes to a trainable weight, and an"
+            " update inside the layer's call would be lost",
+            hint=f"declare it with --state {trained[0]}=VALUE (or use --backend tensorflow)",
+        )
     channel = tuple(w.symbol for w in weights if w.shape == "channel")
     _check_reductions(parsed, axis, save, grad_pairs, update_pairs, input_symbols, channel)
     return LayerSpec(
@@ -126,7 +159,18 @@ def build_spec(
         save=save,
         warnings=tuple(warnings),
         axis=axis,
+        backend=backend,
     )
+
+
+def _check_keras_functions(parsed: ParsedExpression) -> None:
+    """Refuse, by the name typed, a function keras.ops lacks (before its derivative shows)."""
+    from .keras_printing import missing_hint
+
+    lacking = {sympy.loggamma: "loggamma", sympy.polygamma: "polygamma (digamma)"}
+    for function, name in lacking.items():
+        if parsed.expr.has(function):
+            raise InputError(f"keras.ops has no {name}, used in {parsed.text}", hint=missing_hint())
 
 
 def _check_reductions(parsed, axis, save, grads, updates, inputs, channel) -> None:

@@ -7,6 +7,7 @@ one run (one TensorFlow start-up) to keep the suite fast.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import shutil
@@ -205,10 +206,17 @@ def test_generated_tests_pass_for_every_required_function(generated, tmp_path):
     expected_files = {f"{name}/test_{name}.py" for name in LAYERS} | {
         f"{example.folder}/test_{example.name}.py" for example in EXAMPLES
     }
-    # Every layer ran its device tests on both logical CPUs; the missing GPU is reported.
+    # Every layer ran its device tests on both logical CPUs, a portable one under every
+    # installed Keras backend (torch shows Keras its one device); the missing GPU is reported.
+    portable = {f"{e.folder}/test_{e.name}.py" for e in EXAMPLES if e.options.backend == "keras"}
+    assert len(portable) >= 6
     for file in expected_files:
         passed = [c for c in report.cases if c.file.endswith(file) and c.outcome == "passed"]
-        assert {c.device for c in passed} >= {"CPU:0", "CPU:1"}, (file, passed)
+        devices = {"CPU:0", "CPU:1"}
+        if file in portable:
+            devices = {f"{b} {d}" for b in ("tensorflow", "jax") for d in devices}
+            devices |= {"torch CPU:0"} if importlib.util.find_spec("torch") else set()
+        assert {c.device for c in passed} >= devices, (file, passed)
     assert any("no GPU visible" in reason for reason in report.skipped_reasons())
     assert len(report.cases) >= 20 * len(expected_files)
 
@@ -349,8 +357,48 @@ MUTANTS = {
         {"test_second_derivative_matches_autodiff_of_plain_formula"},
     ),
 }
+PORTABLE = Options(backend="keras")
+#: Mutants of portable layers (--backend keras): each must fail under every Keras backend.
+PORTABLE_MUTANTS = {
+    "mutant_portable_scaled": (
+        "sin(x)",
+        PORTABLE,
+        "dy * ops.cos(x)",
+        "dy * 1.001 * ops.cos(x)",
+        {"test_gradient_matches_reference", "test_gradient_matches_numeric_jacobian"},
+    ),
+    # A weight's gradient not summed to its shape: TensorFlow accepts it silently, JAX
+    # raises; the gradient check fails on both. torch sums it to the shape itself (right).
+    "mutant_portable_unsummed": (
+        "a*sin(x)",
+        Options(params=("a=1.5",), backend="keras"),
+        "_sum_to_shape(dy * t0, a)",
+        "dy * t0",
+        {"test_gradient_matches_reference"},
+    ),
+    "mutant_portable_autodiff": (
+        "sin(x)",
+        PORTABLE,
+        "@ops.custom_gradient\ndef _mutant_portable_autodiff_with_gradient(x):",
+        "def _mutant_portable_autodiff_with_gradient(x):",
+        {"test_op_has_a_custom_gradient", "test_keras_save_and_load_keep_outputs_and_gradients"},
+    ),
+    "mutant_portable_second_order": (
+        "Piecewise((x**3, x > 0), (x, True))",
+        PORTABLE,
+        "3 * dy * (x * x)",
+        "3 * dy * ops.stop_gradient(x * x)",
+        {"test_second_derivative_matches_reference"},
+    ),
+}
+MUTANTS.update(PORTABLE_MUTANTS)
 #: Mutants whose first derivatives are right: they fail the second-order check only.
-SECOND_ORDER = ("mutant_unguarded", "mutant_second_order", "mutant_reduction_second_order")
+SECOND_ORDER = (
+    "mutant_unguarded",
+    "mutant_second_order",
+    "mutant_reduction_second_order",
+    "mutant_portable_second_order",
+)
 #: A correct layer with values beyond float16 (65504) at every test point.
 LARGE = ("large_values", "100000*x**2")
 #: Correct layers from issue 13 that must pass: towers finite on part of the line only,
@@ -377,7 +425,7 @@ def mutant_report(tmp_path_factory):
         source = module.read_text()
         assert source.count(good) == 1, (name, good)
         source = source.replace(good, bad)
-        if name == "mutant_autodiff":  # the kernel returns f alone, without tf.custom_gradient
+        if name.endswith("autodiff"):  # the kernel returns f alone, without a custom gradient
             source = source.replace("    return y, grad\n", "    return y\n")
         if name == "mutant_pole":  # and f is 0 at the pole too
             source = source.replace("    y = 1 / x\n", "    y = tf.where(x == 0, 0 * x, 1 / x)\n")
@@ -388,11 +436,14 @@ def mutant_report(tmp_path_factory):
     return validate([root], timeout=900, isolated=True, jobs=2)
 
 
-def _failed(report, name: str) -> set[str]:
+def _failed(report, name: str, backend: str = "") -> set[str]:
+    """The failed checks of a mutant; of a portable one, those under ``backend``."""
     return {
         c.name.split("[")[0]
         for c in report.cases
-        if c.file.endswith(f"{name}/test_{name}.py") and c.outcome in ("failed", "error")
+        if c.file.endswith(f"{name}/test_{name}.py")
+        and c.outcome in ("failed", "error")
+        and (c.device or "").startswith(backend)
     }
 
 
@@ -413,6 +464,21 @@ def test_generated_tests_catch_wrong_gradients_ties_and_second_derivatives(mutan
         if c.file.endswith("mutant_autodiff/test_mutant_autodiff.py") and c.outcome == "passed"
     }
     assert "test_gradient_matches_reference" in passed
+
+
+@pytest.mark.slow
+def test_portable_mutants_fail_under_every_keras_backend(mutant_report):
+    """A wrong portable layer fails under TensorFlow, JAX and torch alike (torch has no
+    second derivatives through Keras's custom_gradient: that check is skipped there)."""
+    backends = ["tensorflow", "jax"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    for name, (*_, expected) in PORTABLE_MUTANTS.items():
+        for backend in backends:
+            if backend == "torch" and name in (*SECOND_ORDER, "mutant_portable_unsummed"):
+                continue
+            failed = _failed(mutant_report, name, backend)
+            assert expected <= failed, (name, backend, failed)
+            if name in SECOND_ORDER:
+                assert failed == expected, (name, backend, failed)
 
 
 @pytest.mark.slow

@@ -186,3 +186,13 @@ def test_a_loss_may_leave_the_target_out(tmp_path):
     assert not result.plan.warnings
     with pytest.raises(InputError, match="uses neither"):
         generate("2", name="constant", out=tmp_path, kind=LOSS)
+
+
+def test_the_plain_formula_of_a_loss_of_the_prediction_alone_keeps_the_ops_shape(tmp_path):
+    """-sum(y_pred*log(y_pred)) has one value per row, as the op: the generated test's plain
+    formula is not broadcast to y_true's shape (its autodiff would be of another function)."""
+    plan, _ = render_layer(
+        "-sum(y_pred*log(y_pred))", name="entropy", out=tmp_path, kind=LOSS, timeout=None
+    )
+    assert plan.row_valued
+    assert "broadcast" not in plan.plain_forward and "y_true" not in plan.plain_forward
