@@ -42,9 +42,9 @@ import tensorflow as tf
 
 if keras.backend.backend() != "tensorflow":
     pytest.skip(
-        "these layers are written with tf.custom_gradient and run under Keras's TensorFlow"
-        f" backend only, not {keras.backend.backend()!r} (KERAS_BACKEND): --backend keras"
-        " layers run on every backend",
+        "these layers are written with tf.custom_gradient and run under Keras's"
+        f" TensorFlow backend only, not {keras.backend.backend()!r} (KERAS_BACKEND):"
+        " --backend keras layers run on every backend",
         allow_module_level=True,
     )
 
