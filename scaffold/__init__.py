@@ -1,12 +1,13 @@
 """scaffold: from a formula to a TensorFlow custom-gradient op, a Keras 3 layer and its tests.
 
-``generate(expression, name=..., out=...)`` is the Python API; ``scaffold`` the command line.
+``generate(expression, name=..., out=...)`` is the Python API and ``explain(expression)`` shows
+the derivation (with its plot in Jupyter); ``scaffold`` is the command line.
 """
 
 from __future__ import annotations
 
-__version__ = "0.5.0"
-__all__ = ["__version__", "generate", "render_layer"]
+__version__ = "0.6.0"
+__all__ = ["__version__", "explain", "generate", "render_layer"]
 
 
 def __getattr__(name: str):
@@ -15,4 +16,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "explain":  # in a notebook, the explanation renders with its plot
+        from .explanation import explain
+
+        return explain
     raise AttributeError(f"module 'scaffold' has no attribute {name!r}")

@@ -542,7 +542,7 @@ def explain_command(
     Example: scaffold explain "x*sin(x**2)" --format markdown
     """
     from . import budget
-    from .explain import FORMATS, explain, render
+    from .explanation import FORMATS, explain, render
 
     with _handle_errors():
         if fmt not in FORMATS:
@@ -561,6 +561,95 @@ def explain_command(
             backend=backend,
         )
         typer.echo(render(explanation, fmt), nl=False)
+
+
+@app.command("plot", cls=_FormulaCommand)
+def plot_command(
+    expression: ExpressionArg,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="The image to write: .png or .svg (by extension). Its folder must exist; an"
+            " existing file is replaced only with --force.",
+            show_default=False,
+        ),
+    ],
+    span: Annotated[
+        str | None,
+        typer.Option(
+            "--range",
+            help="A,B: the range of each input, e.g. --range=-6,6 or --range=-pi,pi (default:"
+            " [-4, 4] and the test points, trimmed to where f is finite).",
+            show_default=False,
+        ),
+    ] = None,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            help="INPUT=VALUE: where an input is held while another varies (repeatable;"
+            " default: the first test point).",
+            show_default=False,
+        ),
+    ] = None,
+    inputs: InputsOpt = None,
+    param: ParamOpt = None,
+    state: StateOpt = None,
+    grad: GradOpt = None,
+    stabilize: Annotated[
+        bool,
+        typer.Option(
+            "--stabilize/--no-stabilize",
+            help="Plot the error of the code with the stable rewrites (default) or of the"
+            " formula as typed.",
+        ),
+    ] = True,
+    loss: Annotated[
+        bool,
+        typer.Option(
+            "--loss",
+            help="The formula is a loss as new-loss takes it (y_true, y_pred or --inputs); an"
+            " elementwise one is drawn per element, before the mean over the last axis.",
+        ),
+    ] = False,
+    force: ForceOpt = False,
+    timeout: BudgetOpt = 10.0,
+) -> None:
+    r"""Draw f, its derivatives (or surrogate), kinks and test points, and the code's error.
+
+    One panel per input, the others held at --at values (default: the first test point).
+
+    With reductions, the first element of a row varies and the rest of the row is held.
+
+    Below: the generated code's relative error in float32 and bfloat16, against exact values.
+
+    Needs matplotlib: pip install "scaffold-layers\[plot]".
+
+    Example: scaffold plot "x*sin(x**2)" --out wiggle.svg
+    """
+    from . import budget
+    from .draw import check_target, render, require_matplotlib, write_image
+    from .picture import parse_span, picture
+
+    with _handle_errors():
+        fmt = check_target(out, force=force)
+        require_matplotlib()
+        drawn = budget.run(
+            picture,
+            expression,
+            seconds=whole_command(timeout),
+            loss=loss,
+            span=parse_span(span) if span is not None else None,
+            at=tuple(at or ()),
+            inputs=inputs,
+            params=tuple(param or ()),
+            states=tuple(state or ()),
+            grads=tuple(grad or ()),
+            stabilize=stabilize,
+        )
+        write_image(out, render(drawn, fmt))
+        typer.echo(f"wrote {out}")
 
 
 @app.command("validate")

@@ -2,16 +2,24 @@
 
 ``scaffold examples`` regenerates the folder from this list; ``scaffold examples --check`` (and the
 golden-file test) fails on any difference, so the folder holds only what scaffold produces.
+Each example's folder also holds ``plot.png`` (``scaffold plot``). An image records
+the digest of what it shows and the matplotlib version that drew it: the check compares the
+digest always (no matplotlib needed) and the bytes when the same matplotlib version is
+installed, since another version draws the same picture with other pixels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api import LAYER, LOSS, Options, render_layer
+from .picture import Picture, picture
 from .plan import LayerPlan
-from .write import FileChange, apply, plan_writes
+from .write import CREATE, OVERWRITE, UNCHANGED, FileChange, apply, plan_writes
+
+PLOT = "plot.png"
 
 
 @dataclass(frozen=True)
@@ -224,8 +232,24 @@ def render_examples(root: Path) -> dict[Path, str]:
         for path, content in rendered.items():
             files[path.relative_to(root)] = content
         rows.append(_row(example, plan))
-    files[Path("README.md")] = _README.format(rows="\n".join(rows))
+    plots = "\n".join(
+        f"### {folder}\n\n![{folder}: f, its derivatives and the code's error]({relative})\n"
+        for relative in plot_pictures()
+        for folder in [relative.parent.as_posix()]
+    )
+    files[Path("README.md")] = _README.format(rows="\n".join(rows), plots=plots)
     return files
+
+
+def plot_pictures() -> dict[Path, Picture]:
+    """The picture of each example, by its image's path relative to the catalog."""
+    pictures = {}
+    for example in EXAMPLES:
+        options = dataclasses.asdict(example.options)
+        pictures[Path(example.folder, PLOT)] = picture(
+            example.expression, loss=example.kind == LOSS, **options
+        )
+    return pictures
 
 
 _README = """# Example catalog
@@ -241,7 +265,16 @@ with `--backend keras` (keras.ops only, for TensorFlow, JAX and PyTorch) and
 | folder | formula | derivative (as generated) | options | what it shows |
 | --- | --- | --- | --- | --- |
 {rows}
-"""
+
+## Plots
+
+`scaffold plot` of each example: f and its derivatives (a surrogate beside the exact derivative),
+kinks with the values the code takes there, test points, and below, the relative error of the
+generated code in float32 and bfloat16 against 30-digit values. An elementwise loss is drawn per
+element, before its mean. With reductions, the first element of a row varies and the rest of the
+row is held: f_0 (the row's first output) and df_0/dx_0.
+
+{plots}"""
 
 
 def _row(example: Example, plan: LayerPlan) -> str:
@@ -269,17 +302,52 @@ def differences(root: Path) -> list[str]:
             problems.append(f"missing: {path}")
         elif path.read_text(encoding="utf-8") != content:
             problems.append(f"differs: {path}")
+    plots = plot_pictures()
+    for relative, drawn in plots.items():
+        path = root / relative
+        if not path.is_file():
+            problems.append(f"missing: {path}")
+        elif not _same_image(path.read_bytes(), drawn):
+            problems.append(f"differs: {path}")
     if root.is_dir():
-        for path in sorted([*root.rglob("*.py"), *root.rglob("*.md")]):
-            if path.relative_to(root) not in expected:
+        on_disk = [*root.rglob("*.py"), *root.rglob("*.md"), *root.rglob("*.png")]
+        for path in sorted(on_disk):
+            relative = path.relative_to(root)
+            if relative not in expected and relative not in plots:
                 problems.append(f"not in the catalog: {path}")
     return problems
 
 
+def _same_image(image: bytes, drawn: Picture) -> bool:
+    """The image shows ``drawn``; drawn by this matplotlib, it is byte for byte what it draws."""
+    from . import draw
+
+    if draw.recorded_digest(image) != drawn.digest():
+        return False
+    version = draw.matplotlib_version()
+    if version is None or draw.recorded_matplotlib(image) != version:
+        return True  # what it shows is checked; another version's pixels are not comparable
+    return image == draw.render(drawn, "png")
+
+
 def write_examples(root: Path) -> list[FileChange]:
-    """Regenerate the catalog under ``root``; return what happened to each file."""
+    """Regenerate the catalog under ``root``; return what happened to each file.
+
+    Needs matplotlib for the plots (``EnvironmentProblem`` without it), checked first.
+    """
+    from . import draw
+
+    draw.require_matplotlib()
     root.mkdir(exist_ok=True)
     files = {root / relative: content for relative, content in render_examples(root).items()}
     changes = plan_writes(files, force=True)
     apply(changes)
+    for relative, drawn in plot_pictures().items():
+        path = root / relative
+        old = path.read_bytes() if path.is_file() else None
+        if old is not None and _same_image(old, drawn):
+            changes.append(FileChange(path, UNCHANGED, ""))
+            continue
+        draw.write_image(path, draw.render(drawn, "png"))
+        changes.append(FileChange(path, CREATE if old is None else OVERWRITE, ""))
     return changes

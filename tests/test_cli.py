@@ -255,7 +255,7 @@ def test_version_and_help():
 
 
 def test_installed_console_script_runs_in_a_subprocess(tmp_path):
-    """The real entry point, as a user runs it; generation must not import TensorFlow."""
+    """The real entry point, as a user runs it; generation imports no TensorFlow, no matplotlib."""
     executable = shutil.which("scaffold")
     assert executable, "the scaffold console script is not installed"
     probe = (
@@ -263,6 +263,7 @@ def test_installed_console_script_runs_in_a_subprocess(tmp_path):
         f" '--out', {str(tmp_path)!r}];\n"
         "try:\n    runpy.run_module('scaffold', run_name='__main__')\n"
         "except SystemExit as exit:\n    code = exit.code\n"
+        "print('MPL_IMPORTED' if 'matplotlib' in sys.modules else 'NO_MPL')\n"
         "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'NO_TF')\n"
     )
     env = {**os.environ, "NO_COLOR": "1"}
@@ -279,7 +280,7 @@ def test_installed_console_script_runs_in_a_subprocess(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
     )
     assert module.returncode == 0, module.stderr
-    assert module.stdout.strip().endswith("NO_TF"), module.stdout
+    assert module.stdout.strip().endswith("NO_MPL\nNO_TF"), module.stdout
     assert Path(tmp_path / "sine.py").read_text() == (tmp_path / "a" / "sine.py").read_text()
 
 

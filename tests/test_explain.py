@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from scaffold.analyze import tensorflow_conventions
 from scaffold.cli import app
 from scaffold.examples import EXAMPLES
-from scaffold.explain import WIDTH, explain, render
+from scaffold.explanation import WIDTH, explain, render
 
 
 def test_product_and_chain_rules_lead_to_sympys_derivative():

@@ -9,6 +9,8 @@ the derivative SymPy gives; the code section is the generated op with each line'
 
 from __future__ import annotations
 
+import base64
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
@@ -63,6 +65,34 @@ class Explanation:
     forward_code: tuple[tuple[str, str], ...]  # (code line, math it computes)
     grad_code: tuple[tuple[str, str], ...]
     reduces: bool = False  # derivations are reverse passes through reductions (dy in them)
+    # What ``explain`` was asked, so a notebook can draw the plot: (expression, loss, options).
+    request: tuple = ()
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the Markdown rendering, with the plot (``scaffold plot``) embedded."""
+        png, why_not = self._plot
+        if png is None:
+            return render(self, "markdown") + f"\n_{why_not}_\n"
+        encoded = base64.b64encode(png).decode("ascii")
+        image = f"![f, its derivatives and the code's error](data:image/png;base64,{encoded})"
+        return render(self, "markdown") + f"\n## Plot\n\n{image}\n"
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter: the plot of f, its derivatives and the code's error (None without one)."""
+        return self._plot[0]
+
+    @functools.cached_property
+    def _plot(self) -> tuple[bytes | None, str]:
+        """The PNG, or None and why there is none (no matplotlib, a row-valued formula)."""
+        from .draw import render as draw
+        from .errors import ScaffoldError
+        from .picture import picture
+
+        expression, loss, options = self.request
+        try:
+            return draw(picture(expression, loss=loss, **dict(options)), "png"), ""
+        except ScaffoldError as err:
+            return None, f"No plot: {err}" + (f" ({err.hint})" if err.hint else "")
 
 
 def explain(expression: str, loss: bool = False, **options) -> Explanation:
@@ -117,6 +147,7 @@ def explain(expression: str, loss: bool = False, **options) -> Explanation:
         forward_code=tuple(forward_code),
         grad_code=tuple(grad_code),
         reduces=reduces,
+        request=(expression, loss, tuple(sorted(options.items()))),
     )
 
 

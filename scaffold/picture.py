@@ -1,0 +1,466 @@
+"""What ``scaffold plot`` draws, as plain numbers and labels: no matplotlib here.
+
+Takes an expression and ``explain``'s options; gives a ``Picture``: one ``Panel`` per input
+(that input varied over a range, the others and the weights held at stated values; with
+reductions, the first element of the input's row, the rest of the row held; see
+``picture_lines``) holding f and every backward expression (the derivative, or the surrogate
+beside the exact derivative), the kinks with the values the code takes at each, the singular
+points, the test points, the spans where f is undefined, and the relative error of the
+generated code in float32 and bfloat16 against exact values. Exact values are mpmath's at 30
+digits, at the input as the dtype holds it; the code's values are an emulation of its dataflow
+in that dtype (each op rounded as the tensor op rounds it), so no TensorFlow is needed either.
+``draw`` turns a Picture into an image; ``Picture.digest`` identifies what an image shows, for
+the catalog check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass
+
+import mpmath
+import sympy
+
+from . import numeric
+from .analyze import Analysis, analyze
+from .api import Options
+from .errors import DomainError, InputError
+from .loss import loss_formula
+from .names import internal_names
+from .parse import parse
+from .picture_lines import DIGITS, ElementLine, RowLine, test_rows, value
+from .precision import TOLERANCE
+from .reductions import has_reductions
+from .reference import references
+from .spec import build_spec
+
+POINTS = 301
+DEFAULT_RANGE = (-4.0, 4.0)
+DTYPES = ("float32", "bfloat16")
+MIN_WIDTH = 1e-6  # a narrower --range (relative to its size) is below what a line can show
+#: Half the width of the gap a curve leaves at a kink (relative to the range): lines break
+#: there instead of drawing a jump as a steep segment.
+GAP = 1e-9
+#: One-sided limits at a kink: the values this close (relative), and closer; apart, unbounded.
+NEAR, NEARER = 1e-9, 1e-12
+MAX_KINKS = 12  # floor(x) over a wide range: the first ones get the code's values, all a line
+MAX_NOTED = 3  # kinks whose convention the notes state in words (the rest are marked)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Values over a panel's ``xs`` (NaN where undefined); ``role`` decides how it is drawn.
+
+    Roles: ``f``, ``derivative``, ``surrogate``, ``exact`` (the derivative a surrogate
+    replaces), and for errors ``float32`` / ``bfloat16``. ``key`` is unique in a picture's
+    panel and names the curve in the image (an SVG group id).
+    """
+
+    key: str
+    label: str
+    role: str
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point on the x axis: a kink, a singular point or a test point, and what holds there.
+
+    ``values``: (label, value) pairs the code takes there (drawn as dots), ``text`` the sentence
+    the figure's notes state.
+    """
+
+    x: float
+    kind: str  # "kink", "singular", "test"
+    text: str = ""
+    values: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One input varied over ``xs``; the other inputs and the weights as ``held`` states."""
+
+    variable: str
+    held: tuple[str, ...]  # "y = -1.875", "x = (x_0, 0.25, 2, -0.75, 1.25)"
+    xs: tuple[float, ...]
+    curves: tuple[Curve, ...]
+    errors: tuple[Curve, ...]  # relative errors; () where the code cannot be emulated
+    marks: tuple[Mark, ...]
+    undefined: tuple[tuple[float, float], ...]  # spans where f is not finite and real
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Everything one figure shows."""
+
+    title: str
+    panels: tuple[Panel, ...]
+    notes: tuple[str, ...]
+    tolerances: tuple[tuple[str, float], ...]  # the generated checks' tolerance per dtype
+
+    def digest(self) -> str:
+        """A hash of what the figure shows, values at 6 significant digits (libm-proof)."""
+        text = repr(_rounded(dataclasses.asdict(self)))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def picture(
+    expression: str,
+    *,
+    loss: bool = False,
+    span: tuple[float, float] | None = None,
+    at: tuple[str, ...] = (),
+    **options,
+) -> Picture:
+    """The picture of ``expression``; ``options`` as for ``explain`` (inputs, params, grads...).
+
+    ``span``: the range of each input (default: [-4, 4] and the test points, trimmed to
+    where f is finite). ``at``: ``NAME=VALUE`` for the inputs held fixed while another one
+    varies (default: the first test point). ``loss``: a loss's formula as ``new-loss`` takes
+    it, drawn per element when it is elementwise. Raises ``InputError`` for a range where f is
+    nowhere finite.
+    """
+    parsed = parse(expression)
+    if loss:
+        formula = loss_formula(parsed, Options(**options))
+        options = {**options, "inputs": formula.inputs}
+    spec = build_spec(parsed, **options, unused_inputs=loss)
+    names = internal_names("op", {s.name for s in spec.variables})
+    analysis = analyze(parsed, spec, reserved_names=frozenset({"op", *names.values()}))
+    if has_reductions(parsed.expr):
+        if at:
+            raise InputError(
+                "--at holds an input of an elementwise formula; with reductions the rest of"
+                " the row is held at a test row"
+            )
+        rows, found = test_rows(analysis)
+        lines = [RowLine(analysis, x, rows) for x in spec.inputs]
+        tests = [sorted({cells[k][0] for cells in found}) for k in range(len(rows))]
+    else:
+        points = _test_points(analysis)
+        fixed = _fixed_values(analysis, points, at)
+        lines = [ElementLine(analysis, x, fixed) for x in spec.inputs]
+        tests = [sorted({p[k] for p in points}) for k in range(len(spec.inputs))]
+    panels = tuple(_panel(line, span, test) for line, test in zip(lines, tests, strict=True))
+    if not any(any(math.isfinite(v) for v in p.curves[0].values) for p in panels):
+        where = f"[{span[0]:g}, {span[1]:g}]" if span else "[-4, 4]"
+        raise InputError(
+            f"{expression} is not finite and real anywhere in {where}",
+            hint="choose a range inside its domain with --range A,B",
+        )
+    notes = [note for panel in panels for note in _panel_notes(panel)]
+    if any(analysis.surrogate):
+        notes.append(
+            "A surrogate replaces the derivative in the backward pass only: f is as typed."
+        )
+    if not panels[0].errors:
+        notes.append("No error panel: scaffold cannot emulate this code's arithmetic here.")
+    kind = "loss per element" if loss and not has_reductions(parsed.expr) else "f"
+    return Picture(
+        title=f"{'loss' if loss and kind == 'f' else kind} = {parsed.text}",
+        panels=panels,
+        notes=tuple(dict.fromkeys(notes)),
+        tolerances=tuple((dtype, TOLERANCE[dtype]) for dtype in DTYPES),
+    )
+
+
+def _test_points(analysis: Analysis) -> tuple:
+    try:
+        return references(analysis).points
+    except DomainError:
+        return ()  # few test points in [-4, 13]: the picture still shows where f is defined
+
+
+def _panel_notes(panel: Panel) -> list[str]:
+    """The marks' sentences; after MAX_NOTED kinks the others are counted, not stated."""
+    kinks = [m.text for m in panel.marks if m.kind == "kink" and m.text]
+    notes = kinks[:MAX_NOTED]
+    if len(kinks) > MAX_NOTED:
+        notes.append(f"{len(kinks) - MAX_NOTED} more kinks like these are marked.")
+    return notes + [m.text for m in panel.marks if m.kind == "singular" and m.text]
+
+
+def parse_span(text: str) -> tuple[float, float]:
+    """``A,B`` (numbers or constant expressions such as -pi) -> (A, B) with A < B."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise InputError(f"--range {text!r} must be two numbers A,B", hint="e.g. --range=-6,6")
+    ends = tuple(_constant(part, "--range") for part in parts)
+    if not ends[0] < ends[1]:
+        raise InputError(f"--range {text!r}: A must be less than B", hint="e.g. --range=-6,6")
+    if ends[1] - ends[0] < MIN_WIDTH * max(1.0, *map(abs, ends)):
+        raise InputError(
+            f"--range {text!r} is too narrow to draw (B - A below {MIN_WIDTH:g} of its size)"
+        )
+    return ends
+
+
+def _constant(text: str, option: str) -> float:
+    expr = parse(text.strip()).expr
+    if expr.free_symbols:
+        raise InputError(f"{option}: {text.strip()!r} is not a number")
+    value = numeric.constant(expr)
+    if not math.isfinite(value):
+        raise InputError(f"{option}: {text.strip()!r} is not finite")
+    return value
+
+
+def _fixed_values(analysis: Analysis, points, at: tuple[str, ...]) -> dict[sympy.Symbol, float]:
+    """Values of the inputs held fixed (``at``, else the first test point) and the weights."""
+    spec = analysis.spec
+    given = {}
+    for item in at:
+        name, sep, value = item.partition("=")
+        symbol = next((s for s in spec.inputs if s.name == name.strip()), None)
+        if not sep or symbol is None:
+            inputs = ", ".join(s.name for s in spec.inputs)
+            raise InputError(
+                f"--at {item!r} must be INPUT=VALUE for one of the inputs ({inputs})",
+                hint="weights are held at their --param/--state values",
+            )
+        given[symbol] = _constant(value, "--at")
+    first = points[0] if points else (1.0,) * len(spec.inputs)
+    values = {s: given.get(s, first[i]) for i, s in enumerate(spec.inputs)}
+    values.update({w.symbol: float(w.default) for w in spec.weights})
+    return values
+
+
+def _panel(line, span, test_xs) -> Panel:
+    """Sample ``line`` over the range into a panel: curves, marks and errors."""
+    lo, hi = span or (min([DEFAULT_RANGE[0], *test_xs]), max([DEFAULT_RANGE[1], *test_xs]))
+    kinks = _kinks(line.kink_functions(), lo, hi)
+    xs = _samples(lo, hi, kinks)
+    columns = list(zip(*(line.exact(t) for t in xs), strict=True))
+    values = [list(column) for column in columns]
+    for i, t in enumerate(xs):
+        if t in kinks:  # the line breaks there; the marks show the code's values
+            for column in values:
+                column[i] = math.nan
+    if span is None:
+        xs, values, lo, hi = _trimmed(xs, values, lo, hi)
+    curves = tuple(
+        Curve(c.key, c.label, c.role, tuple(v)) for c, v in zip(line.curves, values, strict=True)
+    )
+    kinks = [k for k in kinks if lo <= k <= hi and _jumps(line, k)]
+    marks = [_kink_mark(line, k) for k in kinks[:MAX_KINKS]]
+    marks += [Mark(k, "kink") for k in kinks[MAX_KINKS:]]  # lines only
+    marks += _singular_marks(line, lo, hi)
+    marks += [Mark(t, "test") for t in test_xs if lo <= t <= hi]
+    return Panel(
+        variable=line.variable,
+        held=line.held,
+        xs=tuple(xs),
+        curves=curves,
+        errors=_errors(line, xs),
+        marks=tuple(marks),
+        undefined=_undefined_spans(xs, curves[0].values),
+    )
+
+
+def _samples(lo: float, hi: float, kinks: list[float]) -> list[float]:
+    """POINTS evenly spaced, and a pair around each kink with the kink itself between them."""
+    step = (hi - lo) / (POINTS - 1)
+    xs = {lo + k * step for k in range(POINTS)}
+    gap = GAP * (hi - lo)
+    for k in kinks:
+        xs |= {k - gap, k, k + gap}
+    return sorted(t for t in xs if lo <= t <= hi)
+
+
+def _trimmed(xs, values, lo, hi):
+    """Without the samples at either end where f is not finite (log(x) left of 0).
+
+    Finite means with a finite neighbour: x**x is real at x = -4, alone among its neighbours.
+    """
+    f = values[0]
+    finite = [
+        i
+        for i, v in enumerate(f)
+        if math.isfinite(v) and any(math.isfinite(f[j]) for j in (i - 1, i + 1) if 0 <= j < len(f))
+    ]
+    if not finite:
+        return xs, values, lo, hi
+    first, last = max(finite[0] - 1, 0), min(finite[-1] + 1, len(xs) - 1)
+    if first == 0 and last == len(xs) - 1:
+        return xs, values, lo, hi
+    return xs[first : last + 1], [v[first : last + 1] for v in values], xs[first], xs[last]
+
+
+def _undefined_spans(xs, f) -> tuple[tuple[float, float], ...]:
+    spans, start = [], None
+    for i, v in enumerate(f):
+        if not math.isfinite(v) and start is None:
+            start = xs[max(i - 1, 0)] if i else xs[0]
+        elif math.isfinite(v) and start is not None:
+            spans.append((start, xs[i]))
+            start = None
+    if start is not None:
+        spans.append((start, xs[-1]))
+    # One sample (the pole of 1/x, 0/0 at a removable point) is a point, not a span.
+    step = (xs[-1] - xs[0]) / (POINTS - 1)
+    return tuple((a, b) for a, b in spans if b - a > 2.5 * step)
+
+
+def _kinks(functions, lo: float, hi: float) -> list[float]:
+    """Where a kink function changes sign or vanishes on [lo, hi], located by bisection."""
+    found = set()
+    step = (hi - lo) / (4 * POINTS)
+    grid = [lo + k * step for k in range(4 * POINTS + 1)]
+    for g in functions:
+        with mpmath.workdps(DIGITS):
+            signs = [value(g, t) for t in grid]
+            for a, b, ga, gb in zip(grid, grid[1:], signs, signs[1:], strict=False):
+                if ga == 0:
+                    found.add(_snap(a))
+                elif math.isfinite(ga) and math.isfinite(gb) and ga * gb < 0:
+                    found.add(_snap(_bisect(g, a, b, ga)))
+    return sorted(found)
+
+
+def _bisect(g, a: float, b: float, ga: float) -> float:
+    for _ in range(60):
+        middle = (a + b) / 2
+        gm = value(g, middle)
+        if gm == 0 or not math.isfinite(gm):
+            return middle
+        if (gm > 0) == (ga > 0):
+            a, ga = middle, gm
+        else:
+            b = middle
+    return (a + b) / 2
+
+
+def _snap(t: float) -> float:
+    """A root found by bisection, on the nearest multiple of 1/64 when that close."""
+    nearest = round(t * 64) / 64
+    return nearest if abs(nearest - t) < 1e-9 * max(1.0, abs(t)) else t
+
+
+def _sides(line, kink: float) -> tuple[list[float], list[float]]:
+    """Every curve's one-sided limits at ``kink``: left, right (±inf unbounded, NaN undefined)."""
+    scale = max(1.0, abs(kink))
+    found = []
+    for sign in (-1, 1):
+        near = line.exact(kink + sign * NEAR * scale)
+        nearer = line.exact(kink + sign * NEARER * scale)
+        found.append([_limit(a, b) for a, b in zip(near, nearer, strict=True)])
+    return found[0], found[1]
+
+
+def _limit(near: float, nearer: float) -> float:
+    if not (math.isfinite(near) and math.isfinite(nearer)):
+        return math.nan
+    if abs(nearer - near) > 1e-3 * (1 + abs(near) + abs(nearer)):  # log(x) at 0: still moving
+        return math.copysign(math.inf, nearer)
+    return nearer
+
+
+def _jumps(line, kink: float) -> bool:
+    """Whether f or a backward expression jumps at ``kink``.
+
+    A kink of the formula's pieces need not be one of f: Abs(d) in where(Abs(d) <= 1, ...).
+    """
+    left, right = _sides(line, kink)
+    return any(_apart(a, b) for a, b in zip(left, right, strict=True))
+
+
+def _apart(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) != math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return True
+    return abs(a - b) > 1e-6 * (1 + abs(a) + abs(b))
+
+
+def _kink_mark(line, kink: float) -> Mark:
+    """What f and the varied input's backward do across a kink, and what the code takes there."""
+    left, right = _sides(line, kink)
+    parts = [
+        f"{line.curves[i].label} jumps from {_short(left[i])} to {_short(right[i])}"
+        for i in (0, line.varied)
+        if _apart(left[i], right[i])
+    ]
+    taken, said = _taken(line, kink)
+    if not parts:
+        return Mark(kink, "kink", "", taken)
+    return Mark(
+        kink, "kink", f"At {line.variable} = {_short(kink)}: {' and '.join(parts)}{said}.", taken
+    )
+
+
+def _taken(line, at: float) -> tuple[tuple, str]:
+    """The values the code takes at ``at`` (by curve key), and a clause stating them."""
+    code = line.code(at, "float64")
+    if code is None:
+        return (), ""
+    f, g = code[0], code[line.varied]
+    name = line.curves[line.varied].label
+    said = f"; the code takes {line.curves[0].label} = {_short(f)}, {name} = {_short(g)} there"
+    return (("f", f), (line.curves[line.varied].key, g)), said
+
+
+def _singular_marks(line, lo: float, hi: float) -> list[Mark]:
+    """Removable singular points (the code's limit) and poles, inside [lo, hi]."""
+    removable, poles = line.singular()
+    marks = []
+    for at in removable:
+        if lo <= at <= hi:
+            taken, said = _taken(line, at)
+            text = f"At {line.variable} = {_short(at)} the formula is 0/0; it has a limit{said}."
+            marks.append(Mark(at, "singular", text, taken))
+    for at in poles:
+        if lo <= at <= hi:
+            text = f"At {line.variable} = {_short(at)} f has no finite value."
+            marks.append(Mark(at, "singular", text))
+    return marks
+
+
+def _errors(line, xs) -> tuple[Curve, ...]:
+    """Relative error of the code in each dtype: f, and the worst backward output."""
+    label = line.curves[1].label if line.outputs == 2 else "gradients"
+    curves = []
+    for dtype in DTYPES:
+        f_error, g_error = [], []
+        for t in xs:
+            code = line.code(t, dtype)
+            if code is None:
+                return ()
+            exact = line.exact(numeric.ROUND[dtype](t))[: line.outputs]
+            errors = [_relative(a, e) for a, e in zip(code, exact, strict=True)]
+            f_error.append(errors[0])
+            g_error.append(max(errors[1:], key=lambda e: -1.0 if math.isnan(e) else e))
+        curves += [
+            Curve(f"error-f-{dtype}", f"{line.curves[0].label}, {dtype}", dtype, tuple(f_error)),
+            Curve(f"error-grad-{dtype}", f"{label}, {dtype}", dtype, tuple(g_error)),
+        ]
+    return tuple(curves)
+
+
+def _relative(actual: float, exact: float) -> float:
+    """|actual - exact| / |exact|: NaN where exact is undefined, inf where actual is not finite."""
+    if not math.isfinite(exact):
+        return math.nan
+    if not math.isfinite(actual):
+        return math.inf
+    if actual == exact:
+        return 0.0
+    return abs(actual - exact) / max(abs(exact), 1e-30)
+
+
+def _short(number: float) -> str:
+    """A value as the notes state it: 0.5, -1, 1.23457e+06, inf, undefined."""
+    if math.isnan(number):
+        return "undefined"
+    return f"{number + 0.0:.6g}"  # + 0.0: -0.0 reads 0
+
+
+def _rounded(item):
+    if isinstance(item, float):
+        return f"{item:.6g}"
+    if isinstance(item, dict):
+        return {k: _rounded(v) for k, v in item.items()}
+    if isinstance(item, (list, tuple)):
+        return [_rounded(v) for v in item]
+    return item
