@@ -520,6 +520,7 @@ def explain_command(
     inputs: InputsOpt = None,
     param: ParamOpt = None,
     param_shape: ParamShapeOpt = None,
+    state: StateOpt = None,
     grad: GradOpt = None,
     stabilize: Annotated[
         bool,
@@ -554,6 +555,7 @@ def explain_command(
             inputs=inputs,
             params=tuple(param or ()),
             param_shapes=tuple(param_shape or ()),
+            states=tuple(state or ()),
             grads=tuple(grad or ()),
             stabilize=stabilize,
             axis=axis,
@@ -595,6 +597,7 @@ def plot_command(
     ] = None,
     inputs: InputsOpt = None,
     param: ParamOpt = None,
+    param_shape: ParamShapeOpt = None,
     state: StateOpt = None,
     grad: GradOpt = None,
     stabilize: Annotated[
@@ -644,6 +647,7 @@ def plot_command(
             at=tuple(at or ()),
             inputs=inputs,
             params=tuple(param or ()),
+            param_shapes=tuple(param_shape or ()),
             states=tuple(state or ()),
             grads=tuple(grad or ()),
             stabilize=stabilize,

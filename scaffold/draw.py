@@ -53,14 +53,14 @@ def image_format(path: Path) -> str:
 
 def check_target(path: Path, *, force: bool) -> str:
     """The image format of ``path``, after checking it can be written. Raises ``InputError``."""
+    if path.is_dir():
+        raise OutputError(f"--out {path} is a folder; scaffold plot writes a file")
     fmt = image_format(path)
     if not path.parent.is_dir():
         raise OutputError(
             f"--out {path}: the folder {path.parent} does not exist",
             hint="create it first, or write the image somewhere else",
         )
-    if path.is_dir():
-        raise OutputError(f"--out {path} is a folder; scaffold plot writes a file")
     if path.exists() and not force:
         raise OutputError(
             f"{path} exists", hint="pass --force to replace it, or choose another --out"
@@ -186,7 +186,8 @@ def _draw_functions(axes, panel) -> dict[str, str]:
         if curve.role == "exact":
             colour, style, width = "0.35", "--", 1.2
         else:
-            colour, style, width = next(shade), "-", 2.0 if curve.role == "f" else 1.5
+            # f under a wider line: a derivative equal to it (df/dgamma) leaves it showing.
+            colour, style, width = next(shade), "-", 3.0 if curve.role == "f" else 1.5
         colours[curve.key] = colour
         (line,) = axes.plot(
             *_across_poles(panel.xs, curve.values, lo, hi),
@@ -207,7 +208,7 @@ def _draw_marks(axes, panel, colours: dict[str, str]) -> None:
     """Kinks and singular points (a line, and dots at the values the code takes), test points."""
     tests = [m.x for m in panel.marks if m.kind == "test"]
     said = set()
-    for index, mark in enumerate(m for m in panel.marks if m.kind != "test"):
+    for index, mark in enumerate(m for m in panel.marks if m.kind in ("kink", "singular")):
         label = "kink" if mark.kind == "kink" else "singular point"
         line = axes.axvline(
             mark.x,
@@ -283,7 +284,8 @@ def _draw_errors(axes, panel, tolerances: dict[str, float]) -> None:
     ticks = [ERROR_FLOOR * 100**k for k in range(5)] + [ERROR_TOP]
     axes.set_yticks(ticks, ["0 (exact)", *(f"{t:.0e}" for t in ticks[1:-1]), "≥10, inf"])
     axes.set_ylabel("relative error of the code")
-    axes.legend(fontsize=7, ncol=2, loc="upper left")
+    # Beside the panel, not on it: the points fill it from "exact" to "not finite".
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _limits(values: list[float]) -> tuple[float, float]:
@@ -318,4 +320,4 @@ def _across_poles(xs, values, lo: float, hi: float) -> tuple[list[float], list[f
             out_y.append(math.nan)
         out_x.append(x)
         out_y.append(b)
-    return out_x, out_y
+    return out_x, [v if math.isfinite(v) else math.nan for v in out_y]  # inf: beyond float64

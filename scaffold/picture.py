@@ -20,7 +20,6 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-import mpmath
 import sympy
 
 from . import numeric
@@ -30,7 +29,8 @@ from .errors import DomainError, InputError
 from .loss import loss_formula
 from .names import internal_names
 from .parse import parse
-from .picture_lines import DIGITS, ElementLine, RowLine, test_rows, value
+from .picture_lines import ElementLine, RowLine, test_rows
+from .picture_marks import Mark, jumps, kink_mark, kinks, singular_marks
 from .precision import TOLERANCE
 from .reductions import has_reductions
 from .reference import references
@@ -43,10 +43,9 @@ MIN_WIDTH = 1e-6  # a narrower --range (relative to its size) is below what a li
 #: Half the width of the gap a curve leaves at a kink (relative to the range): lines break
 #: there instead of drawing a jump as a steep segment.
 GAP = 1e-9
-#: One-sided limits at a kink: the values this close (relative), and closer; apart, unbounded.
-NEAR, NEARER = 1e-9, 1e-12
 MAX_KINKS = 12  # floor(x) over a wide range: the first ones get the code's values, all a line
 MAX_NOTED = 3  # kinks whose convention the notes state in words (the rest are marked)
+DENSE_KINKS = 60  # more kinks than this in a range are not located or marked one by one
 
 
 @dataclass(frozen=True)
@@ -62,20 +61,6 @@ class Curve:
     label: str
     role: str
     values: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A point on the x axis: a kink, a singular point or a test point, and what holds there.
-
-    ``values``: (label, value) pairs the code takes there (drawn as dots), ``text`` the sentence
-    the figure's notes state.
-    """
-
-    x: float
-    kind: str  # "kink", "singular", "test"
-    text: str = ""
-    values: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,12 +129,8 @@ def picture(
         lines = [ElementLine(analysis, x, fixed) for x in spec.inputs]
         tests = [sorted({p[k] for p in points}) for k in range(len(spec.inputs))]
     panels = tuple(_panel(line, span, test) for line, test in zip(lines, tests, strict=True))
-    if not any(any(math.isfinite(v) for v in p.curves[0].values) for p in panels):
-        where = f"[{span[0]:g}, {span[1]:g}]" if span else "[-4, 4]"
-        raise InputError(
-            f"{expression} is not finite and real anywhere in {where}",
-            hint="choose a range inside its domain with --range A,B",
-        )
+    for panel in panels:
+        _check_drawable(expression, panel, span)
     notes = [note for panel in panels for note in _panel_notes(panel)]
     if any(analysis.surrogate):
         notes.append(
@@ -175,11 +156,11 @@ def _test_points(analysis: Analysis) -> tuple:
 
 def _panel_notes(panel: Panel) -> list[str]:
     """The marks' sentences; after MAX_NOTED kinks the others are counted, not stated."""
-    kinks = [m.text for m in panel.marks if m.kind == "kink" and m.text]
-    notes = kinks[:MAX_NOTED]
-    if len(kinks) > MAX_NOTED:
-        notes.append(f"{len(kinks) - MAX_NOTED} more kinks like these are marked.")
-    return notes + [m.text for m in panel.marks if m.kind == "singular" and m.text]
+    kinks_marked = [m for m in panel.marks if m.kind == "kink"]
+    notes = [m.text for m in kinks_marked if m.text][:MAX_NOTED]
+    if len(kinks_marked) > MAX_NOTED:
+        notes.append(f"{len(kinks_marked) - MAX_NOTED} more kinks are marked (dotted lines).")
+    return notes + [m.text for m in panel.marks if m.kind in ("dense", "singular") and m.text]
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -198,7 +179,12 @@ def parse_span(text: str) -> tuple[float, float]:
 
 
 def _constant(text: str, option: str) -> float:
-    expr = parse(text.strip()).expr
+    if not text.strip():
+        raise InputError(f"{option}: a number is missing", hint="e.g. --range=-6,6, --at y=1")
+    try:
+        expr = parse(text.strip()).expr
+    except InputError as err:
+        raise InputError(f"{option}: {text.strip()!r} is not a number ({err})") from None
     if expr.free_symbols:
         raise InputError(f"{option}: {text.strip()!r} is not a number")
     value = numeric.constant(expr)
@@ -220,6 +206,11 @@ def _fixed_values(analysis: Analysis, points, at: tuple[str, ...]) -> dict[sympy
                 f"--at {item!r} must be INPUT=VALUE for one of the inputs ({inputs})",
                 hint="weights are held at their --param/--state values",
             )
+        if len(spec.inputs) == 1:
+            raise InputError(
+                f"--at {item!r}: {symbol.name} is the only input; it varies over --range",
+                hint="--at holds the other inputs of a formula with several",
+            )
         given[symbol] = _constant(value, "--at")
     first = points[0] if points else (1.0,) * len(spec.inputs)
     values = {s: given.get(s, first[i]) for i, s in enumerate(spec.inputs)}
@@ -227,26 +218,67 @@ def _fixed_values(analysis: Analysis, points, at: tuple[str, ...]) -> dict[sympy
     return values
 
 
+def _check_drawable(expression: str, panel: Panel, span) -> None:
+    """Raise ``InputError`` when f has no two neighbouring real values to draw a line between."""
+    f = panel.curves[0].values
+    if _defined(f, math.isfinite):
+        return
+    where = f"[{span[0]:g}, {span[1]:g}]" if span else "[-4, 4]"
+    along = f" along {panel.variable}" + (f" ({', '.join(panel.held)})" if panel.held else "")
+    if _defined(f, lambda v: not math.isnan(v)):
+        raise InputError(
+            f"{expression} is beyond float64's range (1.8e308) everywhere in {where}{along}",
+            hint="choose a range where its values are smaller with --range A,B",
+        )
+    raise InputError(
+        f"{expression} is not finite and real anywhere in {where}{along}",
+        hint="choose a range inside its domain with --range A,B, or other values with --at",
+    )
+
+
+def _defined(values, ok) -> list[int]:
+    """The indices where ``ok`` holds at a value and at one of its neighbours.
+
+    x**x is real at x = -4, alone among its neighbours: that is no curve.
+    """
+    return [
+        i
+        for i, v in enumerate(values)
+        if ok(v) and any(ok(values[j]) for j in (i - 1, i + 1) if 0 <= j < len(values))
+    ]
+
+
 def _panel(line, span, test_xs) -> Panel:
-    """Sample ``line`` over the range into a panel: curves, marks and errors."""
+    """Sample ``line`` over the range into a panel: curves, marks and errors.
+
+    Without ``span``, the range is [-4, 4] widened to the test points, then narrowed to where
+    f is defined (its edges found by bisection) and sampled again.
+    """
     lo, hi = span or (min([DEFAULT_RANGE[0], *test_xs]), max([DEFAULT_RANGE[1], *test_xs]))
-    kinks = _kinks(line.kink_functions(), lo, hi)
-    xs = _samples(lo, hi, kinks)
-    columns = list(zip(*(line.exact(t) for t in xs), strict=True))
-    values = [list(column) for column in columns]
-    for i, t in enumerate(xs):
-        if t in kinks:  # the line breaks there; the marks show the code's values
-            for column in values:
-                column[i] = math.nan
+    found = kinks(line.kink_functions(), lo, hi, 4 * POINTS)
+    dense = len(found) > DENSE_KINKS  # floor(x) over [-1000, 1000]: closer than the grid
+    breaks = [] if dense else found
+    xs, values = _sampled(line, lo, hi, breaks)
     if span is None:
-        xs, values, lo, hi = _trimmed(xs, values, lo, hi)
+        edges = _domain(
+            line, xs, [0.0 if t in breaks else v for t, v in zip(xs, values[0], strict=True)]
+        )
+        if edges != (lo, hi):
+            lo, hi = edges
+            xs, values = _sampled(line, lo, hi, breaks)
     curves = tuple(
         Curve(c.key, c.label, c.role, tuple(v)) for c, v in zip(line.curves, values, strict=True)
     )
-    kinks = [k for k in kinks if lo <= k <= hi and _jumps(line, k)]
-    marks = [_kink_mark(line, k) for k in kinks[:MAX_KINKS]]
-    marks += [Mark(k, "kink") for k in kinks[MAX_KINKS:]]  # lines only
-    marks += _singular_marks(line, lo, hi)
+    kept = [k for k in breaks if lo <= k <= hi and jumps(line, k)]
+    marks = [kink_mark(line, k) for k in kept[:MAX_KINKS]]
+    marks += [Mark(k, "kink") for k in kept[MAX_KINKS:]]  # lines only
+    if dense:
+        text = (
+            f"f has kinks closer together than this range can show ({len(found)} or more):"
+            " narrow --range to see them."
+        )
+        marks.append(Mark(math.nan, "dense", text))
+    marks += singular_marks(line, lo, hi)
     marks += [Mark(t, "test") for t in test_xs if lo <= t <= hi]
     return Panel(
         variable=line.variable,
@@ -259,6 +291,17 @@ def _panel(line, span, test_xs) -> Panel:
     )
 
 
+def _sampled(line, lo: float, hi: float, breaks: list[float]):
+    """The samples over [lo, hi] and every curve's values there (NaN at the kinks themselves)."""
+    xs = _samples(lo, hi, breaks)
+    values = [list(column) for column in zip(*(line.exact(t) for t in xs), strict=True)]
+    for i, t in enumerate(xs):
+        if t in breaks:  # the line breaks there; the marks show the code's values
+            for column in values:
+                column[i] = math.nan
+    return xs, values
+
+
 def _samples(lo: float, hi: float, kinks: list[float]) -> list[float]:
     """POINTS evenly spaced, and a pair around each kink with the kink itself between them."""
     step = (hi - lo) / (POINTS - 1)
@@ -269,31 +312,37 @@ def _samples(lo: float, hi: float, kinks: list[float]) -> list[float]:
     return sorted(t for t in xs if lo <= t <= hi)
 
 
-def _trimmed(xs, values, lo, hi):
-    """Without the samples at either end where f is not finite (log(x) left of 0).
+def _domain(line, xs, f) -> tuple[float, float]:
+    """Where f is defined within the samples' range: its edges located by bisection."""
+    defined = _defined(f, lambda v: not math.isnan(v))
+    if not defined:
+        return xs[0], xs[-1]
+    first, last = defined[0], defined[-1]
+    lo = xs[first] if first == 0 else _edge(line, xs[first - 1], xs[first])
+    hi = xs[last] if last == len(xs) - 1 else _edge(line, xs[last + 1], xs[last])
+    return lo, hi
 
-    Finite means with a finite neighbour: x**x is real at x = -4, alone among its neighbours.
-    """
-    f = values[0]
-    finite = [
-        i
-        for i, v in enumerate(f)
-        if math.isfinite(v) and any(math.isfinite(f[j]) for j in (i - 1, i + 1) if 0 <= j < len(f))
-    ]
-    if not finite:
-        return xs, values, lo, hi
-    first, last = max(finite[0] - 1, 0), min(finite[-1] + 1, len(xs) - 1)
-    if first == 0 and last == len(xs) - 1:
-        return xs, values, lo, hi
-    return xs[first : last + 1], [v[first : last + 1] for v in values], xs[first], xs[last]
+
+def _edge(line, outside: float, inside: float) -> float:
+    """The end of f's domain between two samples, from the inside (log(x): just above 0)."""
+    for _ in range(50):
+        middle = (outside + inside) / 2
+        if middle in (outside, inside):
+            break
+        if math.isnan(line.exact(middle)[0]):
+            outside = middle
+        else:
+            inside = middle
+    return inside
 
 
 def _undefined_spans(xs, f) -> tuple[tuple[float, float], ...]:
+    """Where f is undefined (not real, not a number) over more than a sample or two."""
     spans, start = [], None
     for i, v in enumerate(f):
-        if not math.isfinite(v) and start is None:
+        if math.isnan(v) and start is None:
             start = xs[max(i - 1, 0)] if i else xs[0]
-        elif math.isfinite(v) and start is not None:
+        elif not math.isnan(v) and start is not None:
             spans.append((start, xs[i]))
             start = None
     if start is not None:
@@ -301,120 +350,6 @@ def _undefined_spans(xs, f) -> tuple[tuple[float, float], ...]:
     # One sample (the pole of 1/x, 0/0 at a removable point) is a point, not a span.
     step = (xs[-1] - xs[0]) / (POINTS - 1)
     return tuple((a, b) for a, b in spans if b - a > 2.5 * step)
-
-
-def _kinks(functions, lo: float, hi: float) -> list[float]:
-    """Where a kink function changes sign or vanishes on [lo, hi], located by bisection."""
-    found = set()
-    step = (hi - lo) / (4 * POINTS)
-    grid = [lo + k * step for k in range(4 * POINTS + 1)]
-    for g in functions:
-        with mpmath.workdps(DIGITS):
-            signs = [value(g, t) for t in grid]
-            for a, b, ga, gb in zip(grid, grid[1:], signs, signs[1:], strict=False):
-                if ga == 0:
-                    found.add(_snap(a))
-                elif math.isfinite(ga) and math.isfinite(gb) and ga * gb < 0:
-                    found.add(_snap(_bisect(g, a, b, ga)))
-    return sorted(found)
-
-
-def _bisect(g, a: float, b: float, ga: float) -> float:
-    for _ in range(60):
-        middle = (a + b) / 2
-        gm = value(g, middle)
-        if gm == 0 or not math.isfinite(gm):
-            return middle
-        if (gm > 0) == (ga > 0):
-            a, ga = middle, gm
-        else:
-            b = middle
-    return (a + b) / 2
-
-
-def _snap(t: float) -> float:
-    """A root found by bisection, on the nearest multiple of 1/64 when that close."""
-    nearest = round(t * 64) / 64
-    return nearest if abs(nearest - t) < 1e-9 * max(1.0, abs(t)) else t
-
-
-def _sides(line, kink: float) -> tuple[list[float], list[float]]:
-    """Every curve's one-sided limits at ``kink``: left, right (±inf unbounded, NaN undefined)."""
-    scale = max(1.0, abs(kink))
-    found = []
-    for sign in (-1, 1):
-        near = line.exact(kink + sign * NEAR * scale)
-        nearer = line.exact(kink + sign * NEARER * scale)
-        found.append([_limit(a, b) for a, b in zip(near, nearer, strict=True)])
-    return found[0], found[1]
-
-
-def _limit(near: float, nearer: float) -> float:
-    if not (math.isfinite(near) and math.isfinite(nearer)):
-        return math.nan
-    if abs(nearer - near) > 1e-3 * (1 + abs(near) + abs(nearer)):  # log(x) at 0: still moving
-        return math.copysign(math.inf, nearer)
-    return nearer
-
-
-def _jumps(line, kink: float) -> bool:
-    """Whether f or a backward expression jumps at ``kink``.
-
-    A kink of the formula's pieces need not be one of f: Abs(d) in where(Abs(d) <= 1, ...).
-    """
-    left, right = _sides(line, kink)
-    return any(_apart(a, b) for a, b in zip(left, right, strict=True))
-
-
-def _apart(a: float, b: float) -> bool:
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) != math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return True
-    return abs(a - b) > 1e-6 * (1 + abs(a) + abs(b))
-
-
-def _kink_mark(line, kink: float) -> Mark:
-    """What f and the varied input's backward do across a kink, and what the code takes there."""
-    left, right = _sides(line, kink)
-    parts = [
-        f"{line.curves[i].label} jumps from {_short(left[i])} to {_short(right[i])}"
-        for i in (0, line.varied)
-        if _apart(left[i], right[i])
-    ]
-    taken, said = _taken(line, kink)
-    if not parts:
-        return Mark(kink, "kink", "", taken)
-    return Mark(
-        kink, "kink", f"At {line.variable} = {_short(kink)}: {' and '.join(parts)}{said}.", taken
-    )
-
-
-def _taken(line, at: float) -> tuple[tuple, str]:
-    """The values the code takes at ``at`` (by curve key), and a clause stating them."""
-    code = line.code(at, "float64")
-    if code is None:
-        return (), ""
-    f, g = code[0], code[line.varied]
-    name = line.curves[line.varied].label
-    said = f"; the code takes {line.curves[0].label} = {_short(f)}, {name} = {_short(g)} there"
-    return (("f", f), (line.curves[line.varied].key, g)), said
-
-
-def _singular_marks(line, lo: float, hi: float) -> list[Mark]:
-    """Removable singular points (the code's limit) and poles, inside [lo, hi]."""
-    removable, poles = line.singular()
-    marks = []
-    for at in removable:
-        if lo <= at <= hi:
-            taken, said = _taken(line, at)
-            text = f"At {line.variable} = {_short(at)} the formula is 0/0; it has a limit{said}."
-            marks.append(Mark(at, "singular", text, taken))
-    for at in poles:
-        if lo <= at <= hi:
-            text = f"At {line.variable} = {_short(at)} f has no finite value."
-            marks.append(Mark(at, "singular", text))
-    return marks
 
 
 def _errors(line, xs) -> tuple[Curve, ...]:
@@ -447,13 +382,6 @@ def _relative(actual: float, exact: float) -> float:
     if actual == exact:
         return 0.0
     return abs(actual - exact) / max(abs(exact), 1e-30)
-
-
-def _short(number: float) -> str:
-    """A value as the notes state it: 0.5, -1, 1.23457e+06, inf, undefined."""
-    if math.isnan(number):
-        return "undefined"
-    return f"{number + 0.0:.6g}"  # + 0.0: -0.0 reads 0
 
 
 def _rounded(item):

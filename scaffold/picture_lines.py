@@ -58,16 +58,18 @@ def value(func: Callable, t: float) -> float:
 
 
 def real(found) -> float:
-    """An mpmath (or Python) number as a float; NaN where it is not finite and real."""
+    """An mpmath (or Python) number as a float; NaN where it is not real or not a number.
+
+    Beyond float64's range (exp(800)) and unbounded values are ±inf: defined, not drawable.
+    """
     if isinstance(found, mpmath.mpc):
         if abs(found.imag) > abs(found) * mpmath.mpf(10) ** (5 - DIGITS):
             return math.nan
         found = found.real
     try:
-        result = float(found)
+        return float(found)  # nan stays nan
     except (TypeError, ValueError):
         return math.nan
-    return result if math.isfinite(result) else math.nan
 
 
 class ElementLine:
@@ -113,13 +115,20 @@ class ElementLine:
         """Functions of t that are zero where f has a kink or a step."""
         return [self._along(k) for k in kink_functions(self.analysis.stable)]
 
-    def singular(self) -> tuple[list[float], list[float]]:
-        """The removable singular points (the code takes the limit) and the poles, on the line."""
+    def singular(self) -> tuple[list[float], list[float], list[float]]:
+        """Singular points on the line: removable (the code takes the limit), unresolved, poles.
+
+        Unresolved: f seems to have a limit there that no trusted polynomial gives (see
+        ``singular``); the layer is not finite there.
+        """
         singular = self.analysis.singular
         if singular is None or singular.variable != self.x:
-            return [], []
-        poles = (*singular.poles, *singular.unresolved)
-        return [float(p.center) for p in singular.patches], [float(p) for p in poles]
+            return [], [], []
+        return (
+            [float(p.center) for p in singular.patches],
+            [float(p) for p in singular.unresolved],
+            [float(p) for p in singular.poles],
+        )
 
 
 def _element_curves(analysis: Analysis) -> tuple[list[CurveSpec], list[sympy.Expr]]:
@@ -232,9 +241,9 @@ class RowLine:
         """Functions of t that are zero where an element of the row meets a kink of f."""
         return self._kinks
 
-    def singular(self) -> tuple[list[float], list[float]]:
+    def singular(self) -> tuple[list[float], list[float], list[float]]:
         """No singular points are searched for with reductions."""
-        return [], []
+        return [], [], []
 
 
 def test_rows(analysis: Analysis) -> tuple[tuple, tuple]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 import struct
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,16 +25,18 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 #: The four kinds the issue names, with the curves each panel must hold (by SVG group id).
 CASES = {
-    "elementwise": (("x*sin(x**2)",), {"x": ["f", "d-x"]}),
+    "elementwise": (("x*sin(x**2)",), {}, {"x": ["f", "d-x"]}),
     "surrogate": (
         ("Heaviside(x)", "--grad", "1/(1+(pi*x)**2)"),
+        {"grads": ("1/(1+(pi*x)**2)",)},
         {"x": ["f", "surrogate-x", "exact-x"]},
     ),
     "two_inputs": (
         ("x*sin(y)", "--inputs", "x,y"),
+        {"inputs": "x,y"},
         {"x": ["f", "d-x", "d-y"], "y": ["f", "d-x", "d-y"]},
     ),
-    "kink": (("Max(x, 0)",), {"x": ["f", "d-x"]}),
+    "kink": (("Max(x, 0)",), {}, {"x": ["f", "d-x"]}),
 }
 ERRORS = ["error-f-float32", "error-grad-float32", "error-f-bfloat16", "error-grad-bfloat16"]
 
@@ -123,6 +127,46 @@ def test_the_error_panel_shows_where_the_formula_as_typed_loses_float32():
         assert broken or max(past) < 1e-6
 
 
+@pytest.mark.parametrize(
+    "expression", ["sign(x)*Abs(x)**(1/3)", "sign(x)*sqrt(Abs(x))", "Abs(x)**1.5", "log(Abs(x))"]
+)
+def test_continuous_power_like_behaviour_is_no_jump(expression):
+    """|x|**p reaches its limit slowly: values 1e-12 away are not the limit, and no jump."""
+    drawn = picture(expression)
+    assert not [m for m in drawn.panels[0].marks if m.kind == "kink"]
+    assert not any("jumps" in note for note in drawn.notes)
+
+
+def test_the_code_s_value_is_stated_only_at_kinks_every_dtype_holds_exactly():
+    (panel,) = picture("Max(x, 1/3)").panels
+    (kink,) = [m for m in panel.marks if m.kind == "kink"]
+    assert kink.x == pytest.approx(1 / 3) and kink.values == ()
+    assert "f' jumps from 0 to 1" in kink.text and "the code takes" not in kink.text
+
+
+def test_a_limit_scaffold_does_not_compute_is_not_called_a_pole():
+    (note,) = picture("exp(-1/Abs(x))").notes
+    assert "seems to have a finite limit, which scaffold does not compute" in note
+
+
+def test_a_range_ending_in_a_jump_breaks_the_line_there():
+    (panel,) = picture("floor(x)", grads=("1",)).panels
+    assert {-4.0, 4.0} <= {m.x for m in panel.marks if m.kind == "kink"}
+    assert math.isnan(panel.curves[0].values[-1])
+
+
+def test_too_many_kinks_are_said_not_drawn_one_by_one():
+    drawn = picture("floor(x)", grads=("1",), span=(-1000.0, 1000.0))
+    assert not [m for m in drawn.panels[0].marks if m.kind == "kink"]
+    assert any("narrow --range to see them" in note for note in drawn.notes)
+
+
+def test_the_default_range_ends_at_the_edges_of_the_domain():
+    (panel,) = picture("atanh(x)").panels
+    assert (panel.xs[0], panel.xs[-1], len(panel.xs)) == (-1.0, 1.0, 301)
+    assert panel.undefined == ()
+
+
 def test_a_loss_is_drawn_per_element():
     drawn = picture("(y_pred - y_true)**2", loss=True)
     assert drawn.title.startswith("loss per element")
@@ -160,6 +204,11 @@ def test_a_kink_of_a_row_is_where_its_norm_meets_the_clip_norm():
         ("sqrt(-1 - x**2)", {}, "not finite and real anywhere"),
         ("x*y", {"inputs": "x,y", "at": ("z=1",)}, "--at 'z=1'"),
         ("x*y", {"inputs": "x,y", "at": ("y=t",)}, "not a number"),
+        ("x*y", {"inputs": "x,y", "at": ("y=",)}, "--at: a number is missing"),
+        ("sin(x)", {"at": ("x=1",)}, "x is the only input"),
+        ("exp(x)", {"span": (800.0, 900.0)}, "beyond float64's range"),
+        ("x*sqrt(y)", {"inputs": "x,y", "at": ("y=-1",)}, "anywhere in [-4, 4] along x (y = -1)"),
+        ("sqrt(x)*sqrt(0.01 - x)", {}, "not finite and real anywhere"),
     ],
 )
 def test_what_cannot_be_drawn_is_an_input_error(expression, options, message):
@@ -171,7 +220,7 @@ def test_what_cannot_be_drawn_is_an_input_error(expression, options, message):
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("suffix", [".svg", ".png"])
 def test_plot_writes_an_image_with_its_curves_and_labels(tmp_path, case, suffix):
-    args, panels = CASES[case]
+    args, options, panels = CASES[case]
     out = tmp_path / f"{case}{suffix}"
     result = invoke("plot", *args, "--out", str(out))
     assert result.exit_code == 0, result.output
@@ -195,7 +244,15 @@ def test_plot_writes_an_image_with_its_curves_and_labels(tmp_path, case, suffix)
         assert image[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", image[16:24])
         assert width >= 600 and height >= 600
-    assert draw.recorded_digest(image) is not None
+        # The pixels cannot be read back; the figure drawn from the same picture can.
+        from matplotlib.figure import Figure
+
+        figure = draw.draw(picture(args[0], **options), Figure)
+        gids = {line.get_gid() for axes in figure.axes for line in axes.get_lines()}
+        for variable, keys in panels.items():
+            assert {f"{variable}-{k}" for k in keys + ERRORS} <= gids
+    # The image records what it shows: the picture of these arguments.
+    assert draw.recorded_digest(image) == picture(args[0], **options).digest()
 
 
 def test_the_drawn_figure_names_f_and_f_prime_on_its_axes():
@@ -209,9 +266,17 @@ def test_the_drawn_figure_names_f_and_f_prime_on_its_axes():
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
-def test_images_are_reproducible(fmt):
-    drawn = picture("Max(x, 0)")
-    assert draw.render(drawn, fmt) == draw.render(picture("Max(x, 0)"), fmt)
+def test_images_are_reproducible_across_processes(tmp_path, fmt):
+    """No date, no random id: another process draws the same bytes."""
+    out = tmp_path / f"relu.{fmt}"
+    result = subprocess.run(
+        [sys.executable, "-m", "scaffold", "plot", "Max(x, 0)", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == draw.render(picture("Max(x, 0)"), fmt)
 
 
 def test_the_catalog_check_compares_what_an_image_shows_and_its_bytes():
@@ -238,10 +303,11 @@ def test_without_matplotlib_the_catalog_check_still_checks_what_images_show(tmp_
 
 def test_the_readme_tutorial_image_is_what_its_command_draws():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    command = re.search(r'scaffold plot "([^"]+)" --out (docs/\S+\.png)', readme)
-    assert command, "the tutorial's plot command is missing"
+    command = re.search(
+        r'scaffold plot "([^"]+)" --out \S+\.png\n```\n\n[^#]+?\]\((docs/\S+\.png)\)', readme
+    )
+    assert command, "the tutorial's plot command, then its image, is missing"
     expression, path = command.groups()
-    assert f"]({path})" in readme, "the tutorial does not show the image"
     assert _same_image((REPO / path).read_bytes(), picture(expression))
 
 
@@ -256,6 +322,7 @@ def test_the_readme_tutorial_image_is_what_its_command_draws():
         (("x", "--range", "1,0", "--out", "{tmp}/plot.png"), "A must be less than B"),
         (("x", "--range", "1", "--out", "{tmp}/plot.png"), "two numbers"),
         (("x", "--range=-1e-9,1e-9", "--out", "{tmp}/plot.png"), "too narrow"),
+        (("x", "--range=-inf,1", "--out", "{tmp}/plot.png"), "--range: '-inf' is not a number"),
         (("exp(x)/sum(exp(x))", "--at", "x=1", "--out", "{tmp}/plot.png"), "row is held"),
         (("sin(x", "--out", "{tmp}/plot.png"), "error:"),
     ],
@@ -265,6 +332,13 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_as_out_is_named_a_folder(tmp_path):
+    (tmp_path / "plots").mkdir()
+    result = invoke("plot", "x", "--out", str(tmp_path / "plots"))
+    assert result.exit_code == 2 and "is a folder" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["plots"]
 
 
 def test_an_existing_image_is_replaced_only_with_force(tmp_path):
