@@ -72,7 +72,7 @@ class Explanation:
         """Jupyter: the Markdown rendering, with the plot (``scaffold plot``) embedded."""
         png, why_not = self._plot
         if png is None:
-            return render(self, "markdown") + f"\n_{why_not}_\n"
+            return render(self, "markdown") + f"\n_{_markdown_text(why_not)}_\n"
         encoded = base64.b64encode(png).decode("ascii")
         image = f"![f, its derivatives and the code's error](data:image/png;base64,{encoded})"
         return render(self, "markdown") + f"\n## Plot\n\n{image}\n"
@@ -83,7 +83,7 @@ class Explanation:
 
     @functools.cached_property
     def _plot(self) -> tuple[bytes | None, str]:
-        """The PNG, or None and why there is none (no matplotlib, a row-valued formula)."""
+        """The PNG, or None and why there is none (no matplotlib, or nothing finite to draw)."""
         from .draw import render as draw
         from .errors import ScaffoldError
         from .picture import picture

@@ -101,8 +101,8 @@ def picture(
 ) -> Picture:
     """The picture of ``expression``; ``options`` as for ``explain`` (inputs, params, grads...).
 
-    ``span``: the range of each input (default: [-4, 4] and the test points, trimmed to
-    where f is finite). ``at``: ``NAME=VALUE`` for the inputs held fixed while another one
+    ``span``: the range of each input (default: [-4, 4] and the test points, narrowed to
+    where f is defined). ``at``: ``NAME=VALUE`` for the inputs held fixed while another one
     varies (default: the first test point). ``loss``: a loss's formula as ``new-loss`` takes
     it, drawn per element when it is elementwise. Raises ``InputError`` for a range where f is
     nowhere finite.
@@ -138,9 +138,10 @@ def picture(
         )
     if not panels[0].errors:
         notes.append("No error panel: scaffold cannot emulate this code's arithmetic here.")
-    kind = "loss per element" if loss and not has_reductions(parsed.expr) else "f"
+    # An elementwise loss is drawn before new-loss's mean over the last axis.
+    kind = "loss" if has_reductions(parsed.expr) else "loss per element"
     return Picture(
-        title=f"{'loss' if loss and kind == 'f' else kind} = {parsed.text}",
+        title=f"{kind if loss else 'f'} = {parsed.text}",
         panels=panels,
         notes=tuple(dict.fromkeys(notes)),
         tolerances=tuple((dtype, TOLERANCE[dtype]) for dtype in DTYPES),

@@ -371,6 +371,16 @@ def test_explain_renders_in_jupyter_as_markdown_with_its_plot():
     assert scaffold.explain("exp(x)/sum(exp(x))")._repr_png_()[:4] == b"\x89PNG"
 
 
+def test_ipython_displays_the_explanation_as_markdown_and_png():
+    """What Jupyter asks of an output: IPython's own display formatter."""
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(scaffold.explain("Max(x, 0)"))
+    assert {"text/markdown", "image/png", "text/plain"} <= set(data)
+    assert data["text/markdown"].startswith("# Explaining")
+    assert "## Plot" in data["text/markdown"]
+
+
 def test_explain_without_matplotlib_renders_markdown_saying_why_there_is_no_plot(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     explanation = scaffold.explain("sin(x)")
