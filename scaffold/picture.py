@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ MIN_WIDTH = 1e-6  # a narrower --range (relative to its size) is below what a li
 GAP = 1e-9
 MAX_KINKS = 12  # floor(x) over a wide range: the first ones get the code's values, all a line
 MAX_NOTED = 3  # kinks whose convention the notes state in words (the rest are marked)
-DENSE_KINKS = 60  # more kinks than this in a range are not located or marked one by one
+DENSE_SPACING = 3  # kinks closer than this many sample steps are said, not marked one by one
 
 
 @dataclass(frozen=True)
@@ -180,12 +181,16 @@ def parse_span(text: str) -> tuple[float, float]:
 
 
 def _constant(text: str, option: str) -> float:
+    example = {"--range": "--range=-6,6", "--at": "--at y=1"}[option]
     if not text.strip():
-        raise InputError(f"{option}: a number is missing", hint="e.g. --range=-6,6, --at y=1")
+        raise InputError(f"{option}: a number is missing", hint=f"e.g. {example}")
     try:
         expr = parse(text.strip()).expr
-    except InputError as err:
-        raise InputError(f"{option}: {text.strip()!r} is not a number ({err})") from None
+    except InputError as err:  # the parser's first line; its caret points into the option
+        reason = str(err).splitlines()[0]
+        raise InputError(
+            f"{option}: {text.strip()!r} is not a number ({reason})", hint=f"e.g. {example}"
+        ) from None
     if expr.free_symbols:
         raise InputError(f"{option}: {text.strip()!r} is not a number")
     value = numeric.constant(expr)
@@ -228,8 +233,16 @@ def _check_drawable(expression: str, panel: Panel, span) -> None:
     along = f" along {panel.variable}" + (f" ({', '.join(panel.held)})" if panel.held else "")
     if _defined(f, lambda v: not math.isnan(v)):
         raise InputError(
-            f"{expression} is beyond float64's range (1.8e308) everywhere in {where}{along}",
+            f"{expression} is 1e300 or more in size (float64 ends at 1.8e308) everywhere in"
+            f" {where}{along}",
             hint="choose a range where its values are smaller with --range A,B",
+        )
+    alone = [x for x, v in zip(panel.xs, f, strict=True) if math.isfinite(v)]
+    if alone:  # sqrt(0.0001 - x**2): only the sample at 0 falls inside its domain
+        raise InputError(
+            f"{expression} is finite and real only in too small a part of {where}{along}"
+            f" to draw (near {panel.variable} = {alone[0]:g})",
+            hint="choose a range around it with --range A,B",
         )
     raise InputError(
         f"{expression} is not finite and real anywhere in {where}{along}",
@@ -257,7 +270,9 @@ def _panel(line, span, test_xs) -> Panel:
     """
     lo, hi = span or (min([DEFAULT_RANGE[0], *test_xs]), max([DEFAULT_RANGE[1], *test_xs]))
     found = kinks(line.kink_functions(), lo, hi, 4 * POINTS)
-    dense = len(found) > DENSE_KINKS  # floor(x) over [-1000, 1000]: closer than the grid
+    # floor(x) over [-1000, 1000]: kinks closer than the samples can show one by one.
+    step = (hi - lo) / (POINTS - 1)
+    dense = any(b - a < DENSE_SPACING * step for a, b in itertools.pairwise(found))
     breaks = [] if dense else found
     xs, values = _sampled(line, lo, hi, breaks)
     if span is None:
@@ -275,7 +290,7 @@ def _panel(line, span, test_xs) -> Panel:
     marks += [Mark(k, "kink") for k in kept[MAX_KINKS:]]  # lines only
     if dense:
         text = (
-            f"f has kinks closer together than this range can show ({len(found)} or more):"
+            f"f has kinks closer together than this range can show ({len(found)} found):"
             " narrow --range to see them."
         )
         marks.append(Mark(math.nan, "dense", text))
@@ -286,10 +301,16 @@ def _panel(line, span, test_xs) -> Panel:
         held=line.held,
         xs=tuple(xs),
         curves=curves,
-        errors=_errors(line, xs),
+        errors=_errors(line, xs, _beside(breaks, lo, hi)),
         marks=tuple(marks),
         undefined=_undefined_spans(xs, curves[0].values),
     )
+
+
+def _beside(breaks: list[float], lo: float, hi: float) -> set[float]:
+    """The samples ``_samples`` adds at and beside each kink."""
+    gap = GAP * (hi - lo)
+    return {t for k in breaks for t in (k - gap, k, k + gap)}
 
 
 def _sampled(line, lo: float, hi: float, breaks: list[float]):
@@ -338,23 +359,26 @@ def _edge(line, outside: float, inside: float) -> float:
 
 
 def _undefined_spans(xs, f) -> tuple[tuple[float, float], ...]:
-    """Where f is undefined (not real, not a number) over more than a sample or two."""
-    spans, start = [], None
-    for i, v in enumerate(f):
-        if math.isnan(v) and start is None:
-            start = xs[max(i - 1, 0)] if i else xs[0]
-        elif not math.isnan(v) and start is not None:
-            spans.append((start, xs[i]))
-            start = None
-    if start is not None:
-        spans.append((start, xs[-1]))
-    # One sample (the pole of 1/x, 0/0 at a removable point) is a point, not a span.
-    step = (xs[-1] - xs[0]) / (POINTS - 1)
-    return tuple((a, b) for a, b in spans if b - a > 2.5 * step)
+    """Where f is undefined (not real, not a number): runs of two or more samples.
+
+    One sample is a point (the pole of 1/x, 0/0 at a removable point), not a span.
+    """
+    spans, run = [], []
+    for t, v in [*zip(xs, f, strict=True), (math.nan, 0.0)]:
+        if math.isnan(v) and not math.isnan(t):
+            run.append(t)
+            continue
+        if len(run) > 1:
+            spans.append((run[0], run[-1]))
+        run = []
+    return tuple(spans)
 
 
-def _errors(line, xs) -> tuple[Curve, ...]:
-    """Relative error of the code in each dtype: f, and the worst backward output."""
+def _errors(line, xs, skip: set) -> tuple[Curve, ...]:
+    """Relative error of the code in each dtype: f, and the worst backward output.
+
+    None at ``skip``: the kinks and the samples just beside them.
+    """
     label = line.curves[1].label if line.outputs == 2 else "gradients"
     curves = []
     for dtype in DTYPES:
@@ -364,6 +388,10 @@ def _errors(line, xs) -> tuple[Curve, ...]:
             if code is None:
                 return ()
             exact = line.exact(numeric.ROUND[dtype](t))[: line.outputs]
+            if t in skip or math.isnan(exact[0]):
+                # Beside a kink the dtype's rounding may cross it; where f is undefined the
+                # derivative's formula can still be real (0/sqrt(-1)): neither is an error.
+                exact = [math.nan] * line.outputs
             errors = [_relative(a, e) for a, e in zip(code, exact, strict=True)]
             f_error.append(errors[0])
             g_error.append(max(errors[1:], key=lambda e: -1.0 if math.isnan(e) else e))

@@ -36,6 +36,7 @@ from .reductions import explicit, row_constant
 from .rows import ROWS, WIDTH, CodeRows, channel_values, row_references
 
 DIGITS = 30
+DRAWABLE = 1e300  # larger values count as beyond float64's range
 MODULES = [MPMATH_NAMESPACE, "mpmath"]
 
 
@@ -60,16 +61,19 @@ def value(func: Callable, t: float) -> float:
 def real(found) -> float:
     """An mpmath (or Python) number as a float; NaN where it is not real or not a number.
 
-    Beyond float64's range (exp(800)) and unbounded values are ±inf: defined, not drawable.
+    Values near or beyond float64's range (exp(800)) and unbounded ones are ±inf: defined,
+    not drawable (a figure's transforms overflow near 1.8e308).
     """
     if isinstance(found, mpmath.mpc):
-        if abs(found.imag) > abs(found) * mpmath.mpf(10) ** (5 - DIGITS):
+        # Complex on the way: 0*sqrt(-1) is a complex 0 to mpmath, NaN to the code.
+        if found == 0 or abs(found.imag) > abs(found) * mpmath.mpf(10) ** (5 - DIGITS):
             return math.nan
         found = found.real
     try:
-        return float(found)  # nan stays nan
+        number = float(found)  # nan stays nan
     except (TypeError, ValueError):
         return math.nan
+    return math.copysign(math.inf, number) if abs(number) > DRAWABLE else number
 
 
 class ElementLine:

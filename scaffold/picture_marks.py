@@ -89,7 +89,11 @@ def _sides(line, kink: float) -> tuple[list, list]:
 
 
 def _limit(far: float, near: float, nearest: float) -> tuple[float, float]:
-    """The limit of values at shrinking distances, and how far it may still be from the last."""
+    """The limit of values at shrinking distances, and how far it may still be from the last.
+
+    Unbounded (signed inf) when the values grow in size by steps that do not shrink (log(x)
+    and 1/x at 0). Limits approached as slowly as 1/log(x) are beyond three values.
+    """
     if math.isnan(far) or math.isnan(near) or math.isnan(nearest):
         return math.nan, 0.0
     if math.isinf(nearest):
@@ -97,45 +101,52 @@ def _limit(far: float, near: float, nearest: float) -> tuple[float, float]:
     first, second = abs(near - far), abs(nearest - near)
     if second == 0:
         return nearest, 0.0
-    if first == 0 or second < CONVERGING * first:
-        ratio = second / first if first else 0.5
-        return nearest, second * ratio / (1 - ratio)  # what a geometric tail still adds
-    return math.copysign(math.inf, nearest - near), 0.0
+    growing = abs(far) < abs(near) < abs(nearest)
+    if growing and second >= CONVERGING * first:
+        return math.copysign(math.inf, nearest), 0.0
+    ratio = min(second / first, 0.95) if first else 0.5
+    return nearest, second * ratio / (1 - ratio)  # what a geometric tail still adds
 
 
 def jumps(line, kink: float) -> bool:
-    """Whether f or a backward expression jumps at ``kink``.
+    """Whether f or a backward expression changes at ``kink``: a jump, or unbounded there.
 
     A kink of the formula's pieces need not be one of f: Abs(d) in where(Abs(d) <= 1, ...).
     """
     left, right = _sides(line, kink)
-    return any(_apart(a, b) for a, b in zip(left, right, strict=True))
+    return any(_change(a, b) for a, b in zip(left, right, strict=True))
 
 
-def _apart(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Whether two one-sided limits differ: beyond their uncertainty, or one finite, one not.
+def _change(a: tuple[float, float], b: tuple[float, float]) -> str:
+    """What a curve does across a kink, from its one-sided limits; "" where it goes on smoothly.
 
-    Two unbounded sides are no jump: 1/x and log(abs(x)) at 0 are poles, not kinks.
+    A jump beyond the limits' uncertainty, a value on one side only, or a value that grows
+    without bound (sqrt(abs(x))' at 0: from -inf to inf; cbrt's: inf on both sides).
     """
     (u, du), (v, dv) = a, b
-    if math.isnan(u) or math.isnan(v):
-        return math.isnan(u) != math.isnan(v)
-    if math.isinf(u) or math.isinf(v):
-        return math.isinf(u) != math.isinf(v)
-    return abs(u - v) > 1e-6 * (1 + abs(u) + abs(v)) + 2 * (du + dv)
+    if math.isnan(u) and math.isnan(v):
+        return ""
+    if math.isinf(u) and u == v:
+        return f"is unbounded ({short(u)}) on both sides"
+    if math.isnan(u) or math.isnan(v) or math.isinf(u) or math.isinf(v):
+        return f"jumps from {short(u)} to {short(v)}"
+    if abs(u - v) > 1e-6 * (1 + abs(u) + abs(v)) + 2 * (du + dv):
+        return f"jumps from {short(u)} to {short(v)}"
+    return ""
 
 
 def kink_mark(line, kink: float) -> Mark:
     """What f and the varied input's backward do across a kink, and what the code takes there.
 
-    What the code takes is stated at a kink on a multiple of 1/64, a value every dtype holds
-    exactly; elsewhere (Max(x, 1/3)) no input ties exactly with the rounded constant.
+    What the code takes is stated at a kink on a multiple of 1/64, an input that float64 and
+    float32 hold exactly, where the code's comparison ties; elsewhere (Max(x, 1/3)) no input
+    ties exactly with the rounded constant.
     """
     left, right = _sides(line, kink)
     parts = [
-        f"{line.curves[i].label} jumps from {short(left[i][0])} to {short(right[i][0])}"
+        f"{line.curves[i].label} {change}"
         for i in (0, line.varied)
-        if _apart(left[i], right[i])
+        if (change := _change(left[i], right[i]))
     ]
     taken, said = _taken(line, kink) if (kink * 64).is_integer() else ((), "")
     if not parts:
@@ -167,12 +178,12 @@ def singular_marks(line, lo: float, hi: float) -> list[Mark]:
             marks.append(Mark(at, "singular", text, taken))
     for at in unresolved:
         if lo <= at <= hi:
+            taken, said = _taken(line, at)
             text = (
                 f"At {line.variable} = {short(at)} the formula is 0/0 or the like and seems to"
-                " have a finite limit, which scaffold does not compute: the layer is not finite"
-                " there."
+                f" have a finite limit, which scaffold does not compute{said}."
             )
-            marks.append(Mark(at, "singular", text))
+            marks.append(Mark(at, "singular", text, taken))
     for at in poles:
         if lo <= at <= hi:
             text = f"At {line.variable} = {short(at)} f has no finite value."

@@ -128,13 +128,23 @@ def test_the_error_panel_shows_where_the_formula_as_typed_loses_float32():
 
 
 @pytest.mark.parametrize(
-    "expression", ["sign(x)*Abs(x)**(1/3)", "sign(x)*sqrt(Abs(x))", "Abs(x)**1.5", "log(Abs(x))"]
+    ("expression", "said"),
+    [
+        ("Abs(x)**1.5", None),  # f' = 1.5*sign(x)*|x|**0.5: continuous, no mark
+        ("sign(x)*Abs(x)**(1/3)", "f' is unbounded (inf) on both sides"),
+        ("sign(x)*sqrt(Abs(x))", "f' is unbounded (inf) on both sides"),
+        ("sqrt(Abs(x))", "f' jumps from -inf to inf; the code takes f = 0, f' = undefined"),
+        ("log(Abs(x))", "f is unbounded (-inf) on both sides"),
+    ],
 )
-def test_continuous_power_like_behaviour_is_no_jump(expression):
-    """|x|**p reaches its limit slowly: values 1e-12 away are not the limit, and no jump."""
+def test_continuous_power_like_behaviour_is_no_jump_of_f(expression, said):
+    """|x|**p reaches its limit slowly: values 1e-12 away are not it, and f does not jump."""
     drawn = picture(expression)
-    assert not [m for m in drawn.panels[0].marks if m.kind == "kink"]
-    assert not any("jumps" in note for note in drawn.notes)
+    assert not any("f jumps" in note for note in drawn.notes)
+    if said is None:
+        assert not [m for m in drawn.panels[0].marks if m.kind == "kink"]
+    else:
+        assert any(said in note for note in drawn.notes), drawn.notes
 
 
 def test_the_code_s_value_is_stated_only_at_kinks_every_dtype_holds_exactly():
@@ -147,6 +157,7 @@ def test_the_code_s_value_is_stated_only_at_kinks_every_dtype_holds_exactly():
 def test_a_limit_scaffold_does_not_compute_is_not_called_a_pole():
     (note,) = picture("exp(-1/Abs(x))").notes
     assert "seems to have a finite limit, which scaffold does not compute" in note
+    assert "the code takes f = 0, f' = undefined there" in note  # as the layer computes it
 
 
 def test_a_range_ending_in_a_jump_breaks_the_line_there():
@@ -155,10 +166,22 @@ def test_a_range_ending_in_a_jump_breaks_the_line_there():
     assert math.isnan(panel.curves[0].values[-1])
 
 
-def test_too_many_kinks_are_said_not_drawn_one_by_one():
+def test_kinks_closer_than_the_samples_are_said_not_drawn_one_by_one():
     drawn = picture("floor(x)", grads=("1",), span=(-1000.0, 1000.0))
     assert not [m for m in drawn.panels[0].marks if m.kind == "kink"]
     assert any("narrow --range to see them" in note for note in drawn.notes)
+    (wide,) = picture("floor(x)", grads=("1",), span=(-30.0, 30.0)).panels
+    assert len([m for m in wide.marks if m.kind == "kink"]) == 61  # 5 samples apart: drawn
+
+
+def test_no_error_is_drawn_where_f_is_undefined_or_beside_a_kink():
+    (panel,) = picture("sqrt(x**2 - 1)").panels
+    inside = [i for i, x in enumerate(panel.xs) if -0.99 < x < 0.99]
+    assert inside and all(math.isnan(c.values[i]) for c in panel.errors for i in inside)
+    (clip,) = picture("x*c/max(norm(x), c)", states=("c=3",)).panels
+    kinks = [m.x for m in clip.marks if m.kind == "kink"]
+    near = [i for i, x in enumerate(clip.xs) if any(abs(x - k) < 1e-6 for k in kinks)]
+    assert len(near) == 6 and all(math.isnan(c.values[i]) for c in clip.errors for i in near)
 
 
 def test_the_default_range_ends_at_the_edges_of_the_domain():
@@ -206,9 +229,11 @@ def test_a_kink_of_a_row_is_where_its_norm_meets_the_clip_norm():
         ("x*y", {"inputs": "x,y", "at": ("y=t",)}, "not a number"),
         ("x*y", {"inputs": "x,y", "at": ("y=",)}, "--at: a number is missing"),
         ("sin(x)", {"at": ("x=1",)}, "x is the only input"),
-        ("exp(x)", {"span": (800.0, 900.0)}, "beyond float64's range"),
+        ("exp(x)", {"span": (800.0, 900.0)}, "1e300 or more in size"),
+        ("exp(x)", {"span": (700.0, 720.0)}, "1e300 or more in size"),
+        ("sqrt(0.0001 - x**2)", {}, "only in too small a part of [-4, 4] along x"),
         ("x*sqrt(y)", {"inputs": "x,y", "at": ("y=-1",)}, "anywhere in [-4, 4] along x (y = -1)"),
-        ("sqrt(x)*sqrt(0.01 - x)", {}, "not finite and real anywhere"),
+        ("sqrt(x)*sqrt(0.01 - x)", {}, "only in too small a part of [-4, 4]"),
     ],
 )
 def test_what_cannot_be_drawn_is_an_input_error(expression, options, message):
