@@ -582,7 +582,7 @@ def plot_command(
         typer.Option(
             "--range",
             help="A,B: the range of each input, e.g. --range=-6,6 or --range=-pi,pi (default:"
-            " [-4, 4] and the test points, trimmed to where f is finite).",
+            " [-4, 4] and the test points, narrowed to where f is defined).",
             show_default=False,
         ),
     ] = None,

@@ -233,9 +233,9 @@ def render_examples(root: Path) -> dict[Path, str]:
             files[path.relative_to(root)] = content
         rows.append(_row(example, plan))
     plots = "\n".join(
-        f"### {folder}\n\n![{folder}: f, its derivatives and the code's error]({relative})\n"
-        for relative in plot_pictures()
-        for folder in [relative.parent.as_posix()]
+        f"### {example.folder}\n\n![{example.folder}: f, its derivatives and the code's"
+        f" error]({example.folder}/{PLOT})\n"
+        for example in EXAMPLES
     )
     files[Path("README.md")] = _README.format(rows="\n".join(rows), plots=plots)
     return files

@@ -387,12 +387,11 @@ def _errors(line, xs, skip: set) -> tuple[Curve, ...]:
             code = line.code(t, dtype)
             if code is None:
                 return ()
-            exact = line.exact(numeric.ROUND[dtype](t))[: line.outputs]
-            if t in skip or math.isnan(exact[0]):
-                # Beside a kink the dtype's rounding may cross it; where f is undefined the
-                # derivative's formula can still be real (0/sqrt(-1)): neither is an error.
-                exact = [math.nan] * line.outputs
-            errors = [_relative(a, e) for a, e in zip(code, exact, strict=True)]
+            # Beside a kink the dtype's rounding may cross it: no error is drawn there.
+            exact = [math.nan] if t in skip else line.exact(numeric.ROUND[dtype](t))
+            if math.isnan(exact[0]):  # f undefined: its derivative's formula may still be
+                exact = [math.nan] * line.outputs  # real there (0/sqrt(-1)), the code is not
+            errors = [_relative(a, e) for a, e in zip(code, exact[: line.outputs], strict=True)]
             f_error.append(errors[0])
             g_error.append(max(errors[1:], key=lambda e: -1.0 if math.isnan(e) else e))
         curves += [
@@ -403,14 +402,8 @@ def _errors(line, xs, skip: set) -> tuple[Curve, ...]:
 
 
 def _relative(actual: float, exact: float) -> float:
-    """|actual - exact| / |exact|: NaN where exact is undefined, inf where actual is not finite."""
-    if not math.isfinite(exact):
-        return math.nan
-    if not math.isfinite(actual):
-        return math.inf
-    if actual == exact:
-        return 0.0
-    return abs(actual - exact) / max(abs(exact), 1e-30)
+    """``numeric.relative_error``, and NaN where the exact value is not drawable."""
+    return numeric.relative_error(actual, exact, 1e-30) if math.isfinite(exact) else math.nan
 
 
 def _rounded(item):

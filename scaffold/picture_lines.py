@@ -33,7 +33,7 @@ from .errors import DomainError
 from .functions import MPMATH_NAMESPACE, real_derivative
 from .reductions import MPMATH_NAMESPACE as EXPLICIT_NAMESPACE
 from .reductions import explicit, row_constant
-from .rows import ROWS, WIDTH, CodeRows, channel_values, row_references
+from .rows import ROWS, WIDTH, CodeRows, channel_values, per_element_symbols, row_references
 
 DIGITS = 30
 DRAWABLE = 1e300  # larger values count as beyond float64's range
@@ -123,7 +123,7 @@ class ElementLine:
         """Singular points on the line: removable (the code takes the limit), unresolved, poles.
 
         Unresolved: f seems to have a limit there that no trusted polynomial gives (see
-        ``singular``); the layer is not finite there.
+        ``singular``); the code computes the formula as typed there.
         """
         singular = self.analysis.singular
         if singular is None or singular.variable != self.x:
@@ -201,10 +201,7 @@ class RowLine:
                 for v in spec.variables
             ),
         )
-        per_element = {
-            s: [sympy.Symbol(f"{s.name}_{k}", real=True) for k in range(WIDTH)]
-            for s in sorted(elementwise, key=lambda s: s.name)
-        }
+        per_element = per_element_symbols(elementwise)
         t = per_element[x][0]
         held = _held_values(spec, per_element, rows, t)
         first = explicit(analysis.forward, 0, WIDTH, per_element)

@@ -242,10 +242,7 @@ def _kink_distance(analysis: Analysis, elementwise: frozenset):
     if not kinks:
         return lambda rows: False
     spec = analysis.spec
-    per_element = {
-        s: [sympy.Symbol(f"{s.name}_{k}", real=True) for k in range(WIDTH)]
-        for s in sorted(elementwise, key=lambda s: s.name)
-    }
+    per_element = per_element_symbols(elementwise)
     exprs = [explicit(k, i, WIDTH, per_element) for k in kinks for i in range(WIDTH)]
     arguments = [s for symbols in per_element.values() for s in symbols]
     arguments += [w.symbol for w in spec.weights if w.symbol not in per_element]
@@ -270,6 +267,14 @@ def _kink_distance(analysis: Analysis, elementwise: frozenset):
     return near
 
 
+def per_element_symbols(elementwise: frozenset) -> dict[sympy.Symbol, list[sympy.Symbol]]:
+    """Each elementwise symbol's WIDTH symbols, one per element of a row (x -> x_0 ... x_4)."""
+    return {
+        s: [sympy.Symbol(f"{s.name}_{k}", real=True) for k in range(WIDTH)]
+        for s in sorted(elementwise, key=lambda s: s.name)
+    }
+
+
 def channel_values(default) -> tuple[float, ...]:
     """A per-channel weight's value in each channel of the test rows.
 
@@ -288,10 +293,7 @@ def _upstream(index: int, row_valued: bool) -> tuple[float, ...]:
 def _evaluator(analysis: Analysis, elementwise: frozenset, row_valued: bool):
     """A function (rows, upstream, limit) -> one table row, or None where it is not finite."""
     spec = analysis.spec
-    per_element = {
-        s: [sympy.Symbol(f"{s.name}_{k}", real=True) for k in range(WIDTH)]
-        for s in sorted(elementwise, key=lambda s: s.name)
-    }
+    per_element = per_element_symbols(elementwise)
     outputs = 1 if row_valued else WIDTH
     upstream = [sympy.Symbol(f"dy_{i}", real=True) for i in range(outputs)]
     f = [explicit(analysis.forward, i, WIDTH, per_element) for i in range(outputs)]
